@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create their own virtualenv.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+# Empty: the newest Airflow that pip resolves. CI also runs the oldest supported: AIRFLOW_VERSION=3.1.8.
+AIRFLOW_VERSION ?=
+BIN := $(VENV)/bin
+# This machine's pip config points at local mirrors that may be absent; those warnings are noise.
+PIP_QUIET := 2> >(grep -v "^WARNING: Location" >&2)
+
+.PHONY: install test lint typecheck unit demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]" $(if $(AIRFLOW_VERSION),"apache-airflow==$(AIRFLOW_VERSION)") $(PIP_QUIET)
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest
+
+test: lint typecheck unit
+	@echo "make test: all checks passed on Airflow $$($(BIN)/python -c 'import airflow; print(airflow.__version__)')"
+
+demo: install
+	$(BIN)/python -m airflow_provider_dmjy.demo
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .venv-airflow-* .mypy_cache .ruff_cache .pytest_cache airflow-home demo-output

@@ -1,0 +1,77 @@
+"""Apache Airflow provider for the DMJY AI video-generation API.
+
+Importing this package is cheap on purpose: it only describes the provider to Airflow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_provider_info"]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata read by Airflow's ``ProvidersManager`` (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": "airflow-provider-dmjy",
+        "name": "DMJY AI Video",
+        "description": "Create, wait for, archive and clean up DMJY AI product videos from Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "DMJY AI Video",
+                "external-doc-url": "https://dmjyai.vip",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": "DMJY AI Video", "python-modules": ["airflow_provider_dmjy.hooks.dmjy"]}
+        ],
+        "connection-types": [
+            {
+                "connection-type": "dmjy",
+                "hook-class-name": "airflow_provider_dmjy.hooks.dmjy.DmjyHook",
+                "hook-name": "DMJY AI Video",
+                "conn-fields": {
+                    "auth_mode": {
+                        "label": "Auth mode",
+                        "description": "signature (HMAC-SHA256, for production) or header (sends the secret)",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["signature", "header"],
+                            "default": "signature",
+                        },
+                    },
+                    "timeout": {
+                        "label": "Request timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                    "max_retries": {
+                        "label": "Retries of a failed read or delete",
+                        "schema": {"type": ["integer", "null"], "default": 3},
+                    },
+                    "sign_query_string": {
+                        "label": "Sign the query string too",
+                        "description": "Only for a server that includes ?query in the signed path",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "user_id": {
+                        "label": "Default template user id",
+                        "description": "userId used when a template operator gives none",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"login": "API Key", "password": "API Secret", "host": "Base URL"},
+                    "placeholders": {
+                        "login": "mk_...",
+                        "password": "the API secret from the account page",
+                        "host": "https://dmjyai.vip/api/v1",
+                    },
+                },
+            }
+        ],
+    }

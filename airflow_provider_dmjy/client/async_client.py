@@ -1,0 +1,206 @@
+"""The asynchronous DMJY client (aiohttp), for triggers: never blocks the event loop.
+
+A triggerer runs thousands of waits in one event loop. Opening an HTTP session per poll costs
+several times the CPU of a request on a warm pooled session (DESIGN.md), so :class:`SharedSessions`
+hands every client of the same connection in the same loop one ``ClientSession`` and closes it
+when the last user leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Hashable
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from airflow_provider_dmjy.client import calls
+from airflow_provider_dmjy.client.calls import Call
+from airflow_provider_dmjy.client.config import ClientConfig
+from airflow_provider_dmjy.client.responses import parse_body
+from airflow_provider_dmjy.client.retry import CallRetry
+from airflow_provider_dmjy.client.signing import SkewClock, auth_headers
+from airflow_provider_dmjy.client.sync_client import PAGE_SIZE, USER_AGENT
+from airflow_provider_dmjy.exceptions import DmjyConnectionError, DmjyError
+
+__all__ = ["DmjyAsyncClient", "SharedSessions", "shared_sessions"]
+
+log = logging.getLogger("airflow_provider_dmjy.client")
+
+
+def _never_reached_server(error: BaseException) -> bool:
+    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", ())  # aiohttp >= 3.10
+    return isinstance(error, aiohttp.ClientConnectorError) or (
+        bool(connect_timeout) and isinstance(error, connect_timeout)
+    )
+
+
+class DmjyAsyncClient:
+    """The read/delete endpoints a wait needs, over aiohttp; methods return the envelope's ``data``."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        session: aiohttp.ClientSession | None = None,
+        clock: SkewClock | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SkewClock()
+        self._session = session
+        self._owns_session = session is None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = new_session()
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this client opened it (a shared one is left to its owner)."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> DmjyAsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def send(self, call: Call) -> dict[str, Any]:
+        """Send one call with the same retry policy as the sync client."""
+        url = self.config.url(call.path)
+        path = self.config.base_path + call.path
+        policy = CallRetry(call, self.config, path)
+        async for attempt in policy.retrying(asynchronous=True):
+            with attempt:
+                return await self._attempt(call, url, path, policy)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    async def _attempt(self, call: Call, url: str, path: str, policy: CallRetry) -> dict[str, Any]:
+        sent_at = self.clock.now()
+        started = time.monotonic()
+        request_url = URL(url).with_query(call.params) if call.params else URL(url)
+        headers = auth_headers(
+            auth_mode=self.config.auth_mode,
+            api_key=self.config.api_key,
+            api_secret=self.config.api_secret,
+            method=call.method,
+            url=str(request_url),
+            clock=self.clock,
+            sign_query_string=self.config.sign_query_string,
+        )
+        try:
+            async with self.session.request(
+                call.method,
+                request_url,
+                json=call.json,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+            ) as response:
+                body = await response.read()
+                status, response_headers = response.status, response.headers
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            error = DmjyConnectionError(
+                f"{type(exc).__name__}: could not complete the request",
+                method=call.method,
+                path=path,
+                reached_server=not _never_reached_server(exc),
+            )
+            raise (policy.outcome_of_error(error, sent_at) or error) from exc
+        self.clock.observe_date_header(response_headers.get("Date"))
+        log.debug(
+            "DMJY %s %s -> %s in %.0f ms", call.method, path, status, 1000 * (time.monotonic() - started)
+        )
+        try:
+            return parse_body(status, response_headers, body, call.method, path)
+        except DmjyError as exc:
+            outcome = policy.outcome_of_error(exc, sent_at)
+            if outcome is None:
+                return {}
+            if outcome is exc:
+                raise
+            raise outcome from exc
+
+    async def get_account(self) -> dict[str, Any]:
+        """The key's account (balance, plan, usage)."""
+        return await self.send(calls.get_account())
+
+    async def get_video(self, video_id: str) -> dict[str, Any]:
+        """One video task."""
+        return await self.send(calls.get_video(video_id))
+
+    async def delete_video(self, video_id: str) -> dict[str, Any]:
+        """Delete a video task (stops it when unfinished)."""
+        return await self.send(calls.delete_video(video_id))
+
+    async def list_videos(self, page: int = 1, limit: int = 20, status: str | None = None) -> dict[str, Any]:
+        """One page of video tasks, newest first."""
+        return await self.send(calls.list_videos(page, limit, status))
+
+    async def iter_videos(self, status: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every video task, all pages, each once."""
+        seen: set[str] = set()
+        page = 1
+        while True:
+            items, more = calls.page_items(await self.list_videos(page, PAGE_SIZE, status), "tasks")
+            for item in items:
+                if item.get("id") not in seen:
+                    seen.add(str(item.get("id")))
+                    yield item
+            if not more:
+                return
+            page += 1
+
+
+def new_session() -> aiohttp.ClientSession:
+    """A session with a connection pool sized for many concurrent polls of one host."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+class SharedSessions:
+    """Reference-counted ``ClientSession`` + clock per (event loop, key): one pool per connection.
+
+    Sessions are bound to the loop that created them, so the loop is part of the key.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, Hashable], tuple[aiohttp.ClientSession, SkewClock, int]] = {}
+
+    def acquire(self, key: Hashable) -> tuple[aiohttp.ClientSession, SkewClock]:
+        """The shared session and clock for ``key`` in the running loop; pair with :meth:`release`."""
+        full_key = (id(asyncio.get_running_loop()), key)
+        entry = self._entries.get(full_key)
+        if entry is None or entry[0].closed:
+            entry = (new_session(), SkewClock(), 0)
+        session, clock, users = entry
+        self._entries[full_key] = (session, clock, users + 1)
+        return session, clock
+
+    async def release(self, key: Hashable) -> None:
+        """Drop one user; the last one closes the session."""
+        full_key = (id(asyncio.get_running_loop()), key)
+        entry = self._entries.get(full_key)
+        if entry is None:
+            return
+        session, clock, users = entry
+        if users > 1:
+            self._entries[full_key] = (session, clock, users - 1)
+            return
+        del self._entries[full_key]
+        await session.close()
+
+    def users(self, key: Hashable) -> int:
+        """How many clients share ``key``'s session in the running loop (for tests and metrics)."""
+        entry = self._entries.get((id(asyncio.get_running_loop()), key))
+        return entry[2] if entry else 0
+
+
+#: The process-wide registry the async hook uses.
+shared_sessions = SharedSessions()

@@ -1,0 +1,167 @@
+"""Connection parsing and the reading of every error envelope the client accepts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_dmjy.client.config import ClientConfig, build_base_url
+from airflow_provider_dmjy.client.responses import error_from_response, parse_body, parse_retry_after
+from airflow_provider_dmjy.exceptions import (
+    DmjyApiError,
+    DmjyAuthenticationError,
+    DmjyBadRequestError,
+    DmjyConfigurationError,
+    DmjyDailyCapError,
+    DmjyInsufficientBalanceError,
+    DmjyInvalidResponseError,
+    DmjyNotFoundError,
+    DmjyPermissionError,
+    DmjyRateLimitError,
+    DmjyServerError,
+)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "schema", "expected"),
+    [
+        (None, None, None, "https://dmjyai.vip/api/v1"),
+        ("http://127.0.0.1:8787/api/v1", None, None, "http://127.0.0.1:8787/api/v1"),
+        ("http://127.0.0.1", 8787, "api/v1", "http://127.0.0.1:8787/api/v1"),
+        ("dmjyai.vip", None, None, "https://dmjyai.vip/api/v1"),
+        ("https://proxy.example.com/dmjy/api/v1/", None, None, "https://proxy.example.com/dmjy/api/v1"),
+    ],
+)
+def test_base_url_from_connection_fields(
+    host: str | None, port: int | None, schema: str | None, expected: str
+) -> None:
+    assert build_base_url(host, port, schema) == expected
+
+
+def test_uri_extras_arrive_as_strings_and_are_coerced() -> None:
+    config = ClientConfig.from_connection_parts(
+        login="mk_k",
+        password="s",
+        extra={
+            "auth_mode": "HEADER",
+            "timeout": "12.5",
+            "max_retries": "5",
+            "sign_query_string": "true",
+            "user_id": "u1",
+        },
+    )
+    assert (
+        config.auth_mode,
+        config.timeout,
+        config.max_retries,
+        config.sign_query_string,
+        config.user_id,
+    ) == (
+        "header",
+        12.5,
+        5,
+        True,
+        "u1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "extra", "fragment"),
+    [
+        ("", "s", {}, "API key"),
+        ("k", None, {}, "API secret"),
+        ("k", "s", {"auth_mode": "oauth"}, "auth_mode"),
+        ("k", "s", {"timeout": "soon"}, "timeout"),
+        ("k", "s", {"timeout": 0}, "timeout"),
+        ("k", "s", {"max_retries": -1}, "max_retries"),
+        ("k", "s", {"sign_query_string": "maybe"}, "sign_query_string"),
+    ],
+)
+def test_bad_connection_settings(
+    login: str, password: str | None, extra: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(DmjyConfigurationError, match=fragment):
+        ClientConfig.from_connection_parts(login=login, password=password, extra=extra)
+
+
+def test_config_repr_hides_secret() -> None:
+    assert "hunter2" not in repr(ClientConfig(api_key="mk", api_secret="hunter2"))
+
+
+def _body(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_success_envelope() -> None:
+    assert parse_body(200, {}, _body({"success": True, "data": {"id": "x"}}), "GET", "/p") == {"id": "x"}
+    assert parse_body(200, {}, _body({"success": True}), "DELETE", "/p") == {}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"success": False, "error": "bad thing"},
+        {"success": False, "error": {"code": "X_CODE", "message": "bad thing"}},
+        {"success": False, "message": "bad thing"},
+    ],
+)
+def test_each_error_envelope_form(payload: dict[str, object]) -> None:
+    error = error_from_response(400, {}, _body(payload), "POST", "/api/v1/videos")
+    assert isinstance(error, DmjyBadRequestError)
+    assert error.vendor_message == "bad thing"
+    assert "400" in str(error) and "POST /api/v1/videos" in str(error)
+
+
+def test_success_false_with_200_is_an_error() -> None:
+    with pytest.raises(DmjyApiError) as info:
+        parse_body(
+            200, {}, _body({"success": False, "error": {"code": "NOT_FOUND", "message": "gone"}}), "GET", "/p"
+        )
+    assert info.value.code == "NOT_FOUND"
+
+
+def test_html_from_a_proxy() -> None:
+    html = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+    error = error_from_response(502, {}, html, "GET", "/api/v1/account")
+    assert isinstance(error, DmjyServerError) and error.retryable
+    assert "502 Bad Gateway" in str(error) and "<h1>" not in str(error)
+    with pytest.raises(DmjyInvalidResponseError):
+        parse_body(200, {}, html, "GET", "/api/v1/account")
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "headers", "cls", "retryable"),
+    [
+        (401, "INVALID_SIGNATURE", "bad signature", {}, DmjyAuthenticationError, False),
+        (403, None, "IP not allowed", {}, DmjyPermissionError, False),
+        (404, "NOT_FOUND", "no such task", {}, DmjyNotFoundError, False),
+        (429, "RATE_LIMITED", "Too many requests", {"Retry-After": "3"}, DmjyRateLimitError, True),
+        (429, "DAILY_LIMIT_REACHED", "Daily video limit reached", {}, DmjyDailyCapError, False),
+        (429, None, "已达到每日上限", {}, DmjyDailyCapError, False),
+        (402, "INSUFFICIENT_BALANCE", "balance 5 < 100", {}, DmjyInsufficientBalanceError, False),
+        (400, "INSUFFICIENT_BALANCE", "balance 5 < 100", {}, DmjyInsufficientBalanceError, False),
+        (500, "INTERNAL_ERROR", "boom", {}, DmjyServerError, True),
+        (418, None, "teapot", {}, DmjyApiError, False),
+    ],
+)
+def test_status_mapping(
+    status: int, code: str | None, message: str, headers: dict[str, str], cls: type, retryable: bool
+) -> None:
+    error = error_from_response(
+        status, headers, _body({"success": False, "error": {"code": code, "message": message}}), "GET", "/p"
+    )
+    assert type(error) is cls
+    assert error.retryable is retryable
+    if isinstance(error, DmjyRateLimitError):
+        assert error.retry_after == 3
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("garbage") is None
+    import email.utils
+    import time
+
+    assert 8 <= (parse_retry_after(email.utils.formatdate(time.time() + 10, usegmt=True)) or 0) <= 10
