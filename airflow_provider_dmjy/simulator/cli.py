@@ -1,0 +1,91 @@
+"""The ``dmjy-simulator`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from airflow_provider_dmjy.simulator.config import SimulatorConfig
+from airflow_provider_dmjy.simulator.server import SimulatorServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; defaults come from :class:`SimulatorConfig`."""
+    d = SimulatorConfig()
+    p = argparse.ArgumentParser(prog="dmjy-simulator", description="Local simulator of the DMJY video API.")
+    p.add_argument("--host", default=d.host)
+    p.add_argument("--port", type=int, default=d.port, help="0 picks a free port")
+    p.add_argument("--api-key", default=d.api_key)
+    p.add_argument("--api-secret", default=d.api_secret)
+    p.add_argument("--balance", type=int, default=d.balance)
+    p.add_argument("--cost-per-second", type=int, default=d.cost_per_second)
+    p.add_argument("--low-balance-threshold", type=int, default=d.low_balance_threshold)
+    p.add_argument("--render-seconds", type=float, default=d.render_seconds)
+    p.add_argument("--queue-seconds", type=float, default=d.queue_seconds)
+    p.add_argument("--fail-rate", type=float, default=d.fail_rate)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--clock-offset-seconds", type=float, default=d.clock_offset_seconds)
+    p.add_argument("--rate-limit", type=float, default=d.rate_limit, help="requests/second per key")
+    p.add_argument("--daily-cap", type=int, default=d.daily_cap, help="creates per key per day")
+    p.add_argument("--sign-query-string", action="store_true", default=d.sign_query_string)
+    p.add_argument("--webhook-url", default=d.webhook_url, help="account-level URL for account.* events")
+    p.add_argument(
+        "--log-level", default=d.log_level, choices=["critical", "error", "warning", "info", "debug"]
+    )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """Map parsed arguments onto a :class:`SimulatorConfig`."""
+    return SimulatorConfig(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        balance=args.balance,
+        cost_per_second=args.cost_per_second,
+        low_balance_threshold=args.low_balance_threshold,
+        render_seconds=args.render_seconds,
+        queue_seconds=args.queue_seconds,
+        fail_rate=args.fail_rate,
+        seed=args.seed,
+        clock_offset_seconds=args.clock_offset_seconds,
+        rate_limit=args.rate_limit,
+        daily_cap=args.daily_cap,
+        sign_query_string=args.sign_query_string,
+        log_level=args.log_level,
+        webhook_url=args.webhook_url,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator until SIGINT or SIGTERM; prints one ready line to stdout."""
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    server = SimulatorServer(config)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server.start()
+    host = config.host if ":" not in config.host else f"[{config.host}]"
+    print(f"DMJY simulator listening on http://{host}:{server.port}/api/v1", flush=True)
+    try:
+        while not stop.wait(0.2):
+            if not server.is_alive():
+                print("DMJY simulator stopped unexpectedly", file=sys.stderr)
+                return 1
+    finally:
+        server.stop()
+    return 0

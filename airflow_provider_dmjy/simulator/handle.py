@@ -1,0 +1,82 @@
+"""A small stdlib client for a running simulator's control endpoints and connection strings."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class SimulatorHandle:
+    """Everything a test needs about one running simulator.
+
+    ``conn_uri`` is usable as ``AIRFLOW_CONN_<ID>``: Airflow decodes the percent-encoded host back
+    to the full ``base_url``.
+    """
+
+    base_url: str
+    root_url: str
+    api_key: str
+    api_secret: str
+    timeout: float = 10.0
+
+    @property
+    def conn_uri(self) -> str:
+        """``dmjy://KEY:SECRET@<percent-encoded base_url>``."""
+        return (
+            "dmjy://"
+            + quote(self.api_key, safe="")
+            + ":"
+            + quote(self.api_secret, safe="")
+            + "@"
+            + quote(self.base_url, safe="")
+        )
+
+    @property
+    def conn_json(self) -> str:
+        """The connection as Airflow's JSON form."""
+        return json.dumps(
+            {"conn_type": "dmjy", "login": self.api_key, "password": self.api_secret, "host": self.base_url}
+        )
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(  # noqa: S310 - the URL is our own http://loopback
+            self.root_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            return json.loads(response.read().decode("utf-8"))
+
+    def state(self) -> dict[str, Any]:
+        """``GET /_sim/state``."""
+        return cast(dict[str, Any], self._call("GET", "/_sim/state"))
+
+    def inject_fault(self, **fault: Any) -> int:
+        """Queue a fault (keywords as ``POST /_sim/faults``); returns the faults now pending."""
+        return int(self._call("POST", "/_sim/faults", fault)["faults_pending"])
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change live settings (``POST /_sim/config``); returns the new config."""
+        return cast(dict[str, Any], self._call("POST", "/_sim/config", changes)["config"])
+
+    def complete(self, video_id: str) -> dict[str, Any]:
+        """Force a task to ``completed`` now; returns the task."""
+        return cast(
+            dict[str, Any], self._call("POST", f"/_sim/videos/{quote(video_id)}/complete", {})["data"]
+        )
+
+    def fail(self, video_id: str, error_message: str | None = None) -> dict[str, Any]:
+        """Force a task to ``failed`` now; returns the task."""
+        body = {} if error_message is None else {"errorMessage": error_message}
+        return cast(dict[str, Any], self._call("POST", f"/_sim/videos/{quote(video_id)}/fail", body)["data"])
+
+    def reset(self) -> None:
+        """Empty all state and restore the start-up configuration."""
+        self._call("POST", "/_sim/reset", {})
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhook delivery log."""
+        return cast(list[dict[str, Any]], self._call("GET", "/_sim/webhooks")["deliveries"])
