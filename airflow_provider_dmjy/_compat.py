@@ -11,6 +11,21 @@ try:  # Airflow >= 3.2 (Task SDK exceptions)
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
-__all__ = ["AIRFLOW_VERSION", "AirflowFailException"]
+try:  # Airflow >= 3.2
+    from airflow.sdk import conf
+except ImportError:  # Airflow 3.1
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
+try:  # Airflow >= 3.2
+    from airflow.sdk.exceptions import AirflowSkipException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef,attr-defined]
+
+__all__ = ["AIRFLOW_VERSION", "AirflowFailException", "AirflowSkipException", "conf", "default_deferrable"]
 
 AIRFLOW_VERSION = Version(Version(version("apache-airflow-core")).base_version)
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``: the default of every ``deferrable`` argument here."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)

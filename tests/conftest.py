@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 # Before anything imports airflow: configuration is read at import time.
 _HOME = tempfile.mkdtemp(prefix="dmjy-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _HOME
+# dag.test() (Airflow >= 3.3) syncs the DAG from its bundle: test DAG files are written here.
+DAGS_FOLDER = os.path.join(_HOME, "dags")
+os.makedirs(DAGS_FOLDER, exist_ok=True)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = DAGS_FOLDER
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
@@ -35,3 +42,32 @@ def hook(dmjy_conn: SimulatorHandle) -> Iterator[object]:
     hook.config = replace(hook.config, backoff_base=0.01)
     yield hook
     hook.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh SQLite metadata database in the session's Airflow home (for ``dag.test()``)."""
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+@pytest.fixture
+def load_dag(airflow_db: None) -> Callable[[str, str], Any]:
+    """Write DAG source into the dags folder and import it; returns the module's ``dag``.
+
+    ``dag.test()`` needs the DAG to live in a file of the dags folder (Airflow 3.3 syncs it from
+    there before running).
+    """
+
+    def load(name: str, source: str) -> Any:
+        path = os.path.join(DAGS_FOLDER, f"{name}.py")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(textwrap.dedent(source))
+        spec = importlib.util.spec_from_file_location(f"dmjy_test_dag_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.dag
+
+    return load

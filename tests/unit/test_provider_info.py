@@ -1,0 +1,71 @@
+"""The provider's metadata: valid for Airflow's schema, and found by a plain install."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+
+import jsonschema
+
+from airflow_provider_dmjy import get_provider_info
+
+
+def test_matches_airflows_provider_info_schema() -> None:
+    schema = json.loads(resources.files("airflow").joinpath("provider_info.schema.json").read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    connection = info["connection-types"][0]
+    assert connection["connection-type"] == "dmjy"
+    assert connection["hook-class-name"] == "airflow_provider_dmjy.hooks.dmjy.DmjyHook"
+    assert set(connection["conn-fields"]) == {"auth_mode", "timeout", "max_retries", "sign_query_string", "user_id"}
+    assert connection["ui-field-behaviour"]["relabeling"]["password"] == "API Secret"
+
+
+def test_airflow_discovers_the_provider_and_the_connection_type() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    assert "airflow-provider-dmjy" in ProvidersManager().providers
+    try:  # Airflow >= 3.2: hooks are the Task SDK runtime's business
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as Manager
+    except ImportError:  # Airflow 3.1
+        Manager = ProvidersManager  # type: ignore[assignment,misc]  # noqa: N806
+    hook = Manager().hooks["dmjy"]
+    assert hook is not None and hook.hook_class_name == "airflow_provider_dmjy.hooks.dmjy.DmjyHook"
+
+
+def test_importing_operators_stays_cheap() -> None:
+    # The dag-processor parses DAG files every few seconds: no HTTP server or async stack there.
+    code = (
+        "import sys\n"
+        "import airflow_provider_dmjy.operators.video, airflow_provider_dmjy.sensors.video\n"
+        "heavy = [m for m in ('aiohttp', 'fastapi', 'uvicorn', 'airflow_provider_dmjy.simulator') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    assert _last_line(code) == "HEAVY="
+
+
+def test_client_layer_has_no_airflow_import() -> None:
+    code = (
+        "import sys\n"
+        "import airflow_provider_dmjy.client, airflow_provider_dmjy.client.async_client, airflow_provider_dmjy.exceptions\n"
+        "print('AIRFLOW=' + ','.join(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))\n"
+    )
+    assert _last_line(code) == "AIRFLOW="
+
+
+def test_simulator_imports_nothing_from_the_provider() -> None:
+    code = (
+        "import sys\n"
+        "import airflow_provider_dmjy.simulator.app, airflow_provider_dmjy.simulator.server\n"
+        "print('PROVIDER=' + ','.join(m for m in sys.modules if m.startswith('airflow_provider_dmjy.')"
+        " and not m.startswith('airflow_provider_dmjy.simulator')))\n"
+    )
+    assert _last_line(code) == "PROVIDER="
+
+
+def _last_line(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (nothing imported yet) and return its last stdout line."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()[-1]
