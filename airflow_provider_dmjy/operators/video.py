@@ -1,0 +1,445 @@
+"""Operators for DMJY video tasks: create (and wait), delete, download.
+
+Creating a video spends compute balance, so :class:`DmjyCreateVideoOperator` makes sure a retry
+never pays twice: the created id goes into the task state store (Airflow >= 3.3) and every video
+carries a marker derived from the task instance in its title, so a retry (or a create whose
+answer was lost) finds the video it already made instead of ordering another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseOperatorLink
+
+from airflow_provider_dmjy._compat import AirflowFailException, default_deferrable
+from airflow_provider_dmjy.client.validation import build_create_video_body, check_resource_id
+from airflow_provider_dmjy.exceptions import (
+    DmjyAmbiguousRequestError,
+    DmjyError,
+    DmjyNotFoundError,
+    DmjyValidationError,
+    DmjyVideoFailedError,
+    DmjyWaitTimeoutError,
+)
+from airflow_provider_dmjy.hooks.dmjy import as_airflow_error
+from airflow_provider_dmjy.operators.base import DmjyBaseOperator
+from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
+from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+__all__ = [
+    "RESULT_FIELDS",
+    "DmjyCreateVideoOperator",
+    "DmjyDeleteVideoOperator",
+    "DmjyDownloadVideoOperator",
+    "DmjyVideoLink",
+    "task_marker",
+]
+
+#: The keys of the task dict the create operator returns (XCom).
+RESULT_FIELDS = (
+    "id",
+    "status",
+    "videoUrl",
+    "thumbnailUrl",
+    "duration",
+    "aspectRatio",
+    "title",
+    "errorMessage",
+    "createdAt",
+    "updatedAt",
+)
+#: Key of the created video id in the task state store (Airflow >= 3.3).
+STATE_KEY = "dmjy_video_id"
+#: XCom key of the latest known task dict (plus ``map_index``), pushed for failed renders too, so
+#: a downstream report can show every product's outcome.
+XCOM_VIDEO_KEY = "dmjy_video"
+ACTIVE = ("pending", "processing")
+#: How far back before the DAG run started a reconciling look-up still searches.
+RECONCILE_MARGIN = timedelta(minutes=10)
+#: Extra time given to Airflow's own deferral timeout, so the trigger's deadline (which can cancel
+#: the render) always fires first.
+DEFER_TIMEOUT_GRACE = timedelta(minutes=5)
+
+
+def task_marker(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """A short tag, stable across retries of one task instance, that is put in the video title."""
+    digest = hashlib.sha256(f"{dag_id}\x1f{task_id}\x1f{run_id}\x1f{map_index}".encode()).hexdigest()
+    return f"af-{digest[:12]}"
+
+
+class DmjyVideoLink(BaseOperatorLink):
+    """ "DMJY Video" in the task's extra links: opens the finished video."""
+
+    name = "DMJY Video"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        # Called on the worker when the run (or the deferral) ends; Airflow stores the answer in XCom.
+        return str(getattr(operator, "video_url", None) or "")
+
+
+class DmjyCreateVideoOperator(DmjyBaseOperator):
+    """Create a DMJY video task and (by default) wait for the render; returns the final task dict.
+
+    The arguments are those of :meth:`DmjyHook.create_video`, validated after rendering and before
+    any request, so bad input costs nothing.
+
+    :param description: what the video should show (required).
+    :param image_url: one product image URL; or
+    :param image_urls: several, merged by the vendor into one grid image (at most 9).
+    :param duration: seconds, 1-60 (vendor default 10).
+    :param aspect_ratio: ``9:16`` or ``16:9`` (vendor default ``9:16``).
+    :param title: the video's title; a marker ``[af-...]`` is appended that identifies this task
+        instance, so a retry recognises the video it already paid for.
+    :param callback_url: where the vendor POSTs ``task.completed`` / ``task.failed`` (see the
+        README's webhook section to point it at Airflow's own receiver).
+    :param wait_for_completion: wait for ``completed``/``failed`` (default); False returns the
+        create response at once.
+    :param deferrable: wait in the triggerer instead of a worker slot (default
+        ``[operators] default_deferrable``).
+    :param poll_interval: the shortest gap between two status checks, in seconds.
+    :param max_poll_interval: the longest gap between two status checks, in seconds.
+    :param timeout: how long to wait for the render, in seconds.
+    :param cancel_on_kill: delete the remote task (stopping the render) when the wait times out
+        or the task is killed.
+    """
+
+    template_fields: Sequence[str] = (
+        "description",
+        "image_url",
+        "image_urls",
+        "title",
+        "callback_url",
+        "duration",
+        "aspect_ratio",
+        "dmjy_conn_id",
+    )
+    operator_extra_links = (DmjyVideoLink(),)
+    ui_color = "#f5e6ff"
+
+    def __init__(
+        self,
+        *,
+        description: str,
+        image_url: str | None = None,
+        image_urls: list[str] | None = None,
+        duration: int | None = None,
+        aspect_ratio: str | None = None,
+        title: str | None = None,
+        callback_url: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        timeout: float = 3600.0,
+        cancel_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.description = description
+        self.image_url = image_url
+        self.image_urls = image_urls
+        self.duration = duration
+        self.aspect_ratio = aspect_ratio
+        self.title = title
+        self.callback_url = callback_url
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        if poll_interval <= 0 or timeout <= 0:
+            raise ValueError(
+                f"poll_interval and timeout must be positive (got {poll_interval!r}, {timeout!r})"
+            )
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.timeout = timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.video_id: str | None = None
+        self.video_url: str | None = None
+
+    # -- create, exactly once ------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        marker = self._marker(context)
+        body = self._request_body(marker)  # validated: raises before any request
+        video = self._find_earlier_video(context, marker) or self._create(context, body, marker)
+        self.video_id = str(video["id"])
+        self.log.info("DMJY video %s is %s", self.video_id, video.get("status"))
+        self._publish(context, video)
+        if not self.wait_for_completion:
+            return video
+        if video.get("status") in ACTIVE:
+            video = self._check(video)
+        if video.get("status") in ACTIVE:
+            if self.deferrable:
+                self._defer(video)
+            video = self._wait_in_worker(context, video)
+        return self._result(context, video)
+
+    def _marker(self, context: Context) -> str:
+        ti = context["ti"]
+        return task_marker(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
+
+    def _request_body(self, marker: str) -> dict[str, Any]:
+        title = self.title or " ".join(str(self.description).split())[:40]
+        try:
+            return build_create_video_body(
+                description=self.description,
+                image_url=self.image_url,
+                image_urls=self.image_urls,
+                duration=self.duration,
+                aspect_ratio=self.aspect_ratio,
+                title=f"{title} [{marker}]",
+                callback_url=self.callback_url,
+            )
+        except DmjyValidationError as error:
+            raise as_airflow_error(error) from error
+
+    def _find_earlier_video(self, context: Context, marker: str) -> dict[str, Any] | None:
+        """The video an earlier try of this task instance created, if it is still usable."""
+        store = context.get("task_state_store")
+        if store is not None:
+            stored_id = store.get(STATE_KEY)
+            if stored_id:
+                video = self._get_if_exists(str(stored_id))
+                if video is not None and video.get("status") != "failed":
+                    self.log.info(
+                        "Reattaching to video %s from an earlier try (%s)", stored_id, video["status"]
+                    )
+                    return video
+                self.log.info("Earlier video %s is failed or deleted: creating a new one", stored_id)
+                return None
+        if int(getattr(context["ti"], "try_number", 1) or 1) > 1:
+            # No state store (Airflow < 3.3), or the try died between create and store.set().
+            return self._find_by_marker(context, marker)
+        return None
+
+    def _get_if_exists(self, video_id: str) -> dict[str, Any] | None:
+        try:
+            return self.hook.get_video(video_id)
+        except DmjyNotFoundError:
+            return None
+
+    def _find_by_marker(self, context: Context, marker: str) -> dict[str, Any] | None:
+        """Search recent videos (newest first) for one whose title carries this task's marker."""
+        cutoff = self._search_cutoff(context)
+        tag = f"[{marker}]"
+        for video in self.hook.iter_videos():
+            created = _parse_time(video.get("createdAt"))
+            if cutoff is not None and created is not None and created < cutoff:
+                break
+            if tag in str(video.get("title") or "") and video.get("status") != "failed":
+                self.log.info("Found video %s created by an earlier attempt (marker %s)", video["id"], marker)
+                return video
+        return None
+
+    @staticmethod
+    def _search_cutoff(context: Context) -> float | None:
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
+        if started is None:
+            return None
+        return float(started.timestamp() - RECONCILE_MARGIN.total_seconds())
+
+    def _create(self, context: Context, body: dict[str, Any], marker: str) -> dict[str, Any]:
+        arguments = {
+            "description": body["description"],
+            "image_url": body.get("imageUrl"),
+            "image_urls": body.get("imageUrls"),
+            "duration": body.get("duration"),
+            "aspect_ratio": body.get("aspectRatio"),
+            "title": body["title"],
+            "callback_url": body.get("callbackUrl"),
+        }
+        try:
+            created = self.hook.create_video(**arguments)
+        except DmjyAmbiguousRequestError as error:
+            self.log.warning("%s; looking for the video before creating again", error)
+            found = self._find_by_marker(context, marker)
+            if found is not None:
+                created = found
+            else:
+                self.log.info(
+                    "No video carries marker %s: the create never took effect, sending it again", marker
+                )
+                created = self.hook.create_video(**arguments)
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(STATE_KEY, created["id"])
+        return created
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    def _defer(self, video: dict[str, Any]) -> None:
+        from airflow_provider_dmjy.triggers.video import DmjyVideoTrigger
+
+        self.defer(
+            trigger=DmjyVideoTrigger(
+                video_id=str(video["id"]),
+                dmjy_conn_id=self.dmjy_conn_id,
+                deadline=time.time() + self.timeout,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + DEFER_TIMEOUT_GRACE,
+        )
+
+    def _wait_in_worker(self, context: Context, video: dict[str, Any]) -> dict[str, Any]:
+        """Poll on the same adaptive schedule as the trigger until final or the timeout."""
+        video_id = str(video["id"])
+        started = time.monotonic()
+        deadline = started + self.timeout
+        schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
+        while video.get("status") in ACTIVE:
+            now = time.monotonic()
+            if now >= deadline:
+                self._timed_out(context, video, now - started)
+            delay = min(schedule.next_delay(video.get("status"), video.get("progress")), deadline - now)
+            self.log.info(
+                "DMJY video %s %s (%s%%); next check in %.0f s",
+                video_id,
+                video.get("status"),
+                video.get("progress", 0),
+                delay,
+            )
+            time.sleep(delay)
+            video = self._check(video)
+        return video
+
+    def _check(self, video: dict[str, Any]) -> dict[str, Any]:
+        """The video's current state; the last one known when a transient error hides it."""
+        try:
+            return self.hook.get_video(str(video["id"]))
+        except DmjyError as error:
+            if not error.retryable:
+                raise
+            self.log.warning("Checking video %s failed (%s); will try again", video["id"], error)
+            return video
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: the task dict on ``completed``; a precise error otherwise."""
+        status = event.get("status")
+        video_id = str(event.get("video_id") or self.video_id)
+        self.video_id = video_id
+        if status in ("completed", "failed"):
+            video = event.get("video") or {
+                "id": video_id,
+                "status": status,
+                "errorMessage": event.get("message"),
+            }
+            return self._result(context, video)
+        if status == "timeout":
+            self._timed_out(context, event.get("video") or {"id": video_id}, self.timeout)
+        raise AirflowFailException(f"Waiting for DMJY video {video_id} failed: {event.get('message')}")
+
+    def _timed_out(self, context: Context, video: dict[str, Any], waited: float) -> NoReturn:
+        video_id = str(video["id"])
+        error = DmjyWaitTimeoutError(video_id, video.get("status"), waited)
+        self._publish(context, {**video, "status": "timeout", "errorMessage": str(error)})
+        self._cancel(video_id, "the wait timed out")
+        raise error
+
+    def _result(self, context: Context, video: dict[str, Any]) -> dict[str, Any]:
+        """The final task dict; raises (fail fast, no retry) with the vendor's message on ``failed``."""
+        self.video_url = video.get("videoUrl")
+        result = self._publish(context, video)
+        if video.get("status") == "failed":
+            raise as_airflow_error(DmjyVideoFailedError(str(video.get("id")), video.get("errorMessage")))
+        return result
+
+    def _publish(self, context: Context, video: dict[str, Any]) -> dict[str, Any]:
+        result = {key: video.get(key) for key in RESULT_FIELDS}
+        ti = context.get("ti")
+        if ti is not None and hasattr(ti, "xcom_push"):
+            ti.xcom_push(key=XCOM_VIDEO_KEY, value={**result, "map_index": getattr(ti, "map_index", -1)})
+        return result
+
+    # -- cancelling ----------------------------------------------------------------------------
+
+    def _cancel(self, video_id: str, why: str) -> None:
+        if not self.cancel_on_kill:
+            self.log.info("Leaving DMJY video %s running (%s; cancel_on_kill=False)", video_id, why)
+            return
+        try:
+            self.hook.delete_video(video_id)
+            self.log.info("Deleted DMJY video %s so its render stops (%s)", video_id, why)
+        except DmjyNotFoundError:
+            pass
+        except DmjyError as error:
+            self.log.warning("Could not delete DMJY video %s (%s): %s", video_id, why, error)
+
+    def on_kill(self) -> None:
+        """Stop the render of a video this (killed) task is waiting for, when ``cancel_on_kill``."""
+        if self.video_id:
+            self._cancel(self.video_id, "the task was killed")
+
+
+class DmjyDeleteVideoOperator(DmjyBaseOperator):
+    """Delete video tasks (an unfinished one stops rendering); returns the ids deleted.
+
+    :param video_id: one id; and/or
+    :param video_ids: several (an ``XComArg`` of a list works).
+    :param missing_ok: a task that no longer exists counts as deleted (default); else it fails.
+    """
+
+    template_fields: Sequence[str] = ("video_id", "video_ids", "dmjy_conn_id")
+
+    def __init__(
+        self,
+        *,
+        video_id: str | None = None,
+        video_ids: Sequence[str] | None = None,
+        missing_ok: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if video_id is None and video_ids is None:
+            raise ValueError("DmjyDeleteVideoOperator needs video_id or video_ids")
+        self.video_id = video_id
+        self.video_ids = video_ids
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> list[str]:
+        ids = [] if self.video_id is None else [self.video_id]
+        if self.video_ids is not None:
+            if isinstance(self.video_ids, str):
+                raise AirflowFailException(
+                    f"video_ids must be a list of ids, got the string {self.video_ids!r}"
+                )
+            ids.extend(self.video_ids)
+        try:  # every id is checked before the first delete
+            ids = [check_resource_id("video_id", video_id) for video_id in ids]
+        except DmjyValidationError as error:
+            raise as_airflow_error(error) from error
+        deleted = []
+        for video_id in dict.fromkeys(ids):
+            try:
+                self.hook.delete_video(video_id)
+            except DmjyNotFoundError:
+                if not self.missing_ok:
+                    raise
+                self.log.info("DMJY video %s does not exist (missing_ok)", video_id)
+                continue
+            self.log.info("Deleted DMJY video %s", video_id)
+            deleted.append(video_id)
+        return deleted
+
+
+def _parse_time(value: Any) -> float | None:
+    if not value:
+        return None
+    import pendulum
+
+    try:
+        return float(pendulum.parse(str(value)).timestamp())  # type: ignore[union-attr]
+    except (ValueError, TypeError, AttributeError):
+        return None

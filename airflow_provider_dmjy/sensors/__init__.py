@@ -1,0 +1,1 @@
+"""Sensors that wait for DMJY resources (cheap to import: no aiohttp at parse time)."""

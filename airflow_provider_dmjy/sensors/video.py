@@ -1,0 +1,196 @@
+"""A sensor that waits for an existing DMJY video task to finish rendering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_dmjy._compat import AirflowFailException, AirflowSkipException, conf
+from airflow_provider_dmjy.exceptions import DmjyError, DmjyVideoFailedError
+from airflow_provider_dmjy.hooks.dmjy import DmjyHook, as_airflow_error
+from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+
+try:  # Airflow >= 3.2 (Task SDK exceptions)
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["DmjyVideoSensor"]
+
+# Kept in step with triggers/video.py, which this module must not import at parse time.
+_VIDEO_COMPLETED = "completed"
+_VIDEO_FAILED = "failed"
+
+#: Extra time the triggerer allows beyond the trigger's own deadline: the trigger normally fires its
+#: ``timeout`` event first (with a better message); this only catches a trigger that hangs.
+_DEFERRAL_GRACE = timedelta(minutes=5)
+
+
+class DmjyVideoSensor(BaseSensorOperator):
+    """Wait until video task ``video_id`` is ``completed``; returns (and pushes to XCom) the task dict.
+
+    Works in ``poke``, ``reschedule`` and deferrable mode. A render that ends ``failed`` fails the
+    task at once, without retries, with the vendor's error message; with ``soft_fail=True`` it
+    (like a timeout or an API error no retry can fix) skips the task instead. Transient API errors
+    (5xx, 429, resets) never fail the wait: the next check simply comes later.
+
+    Checks follow the adaptive poll schedule of the trigger (near the estimated finish, between
+    ``poll_interval`` and ``max_poll_interval``) unless ``exponential_backoff`` is set.
+
+    :param video_id: the video task id (templated).
+    :param dmjy_conn_id: the ``dmjy`` connection.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``); the
+        sensor's ``timeout`` becomes the trigger's deadline.
+    :param poll_interval: the shortest gap between two checks, in seconds (the default
+        ``poke_interval``).
+    :param max_poll_interval: the longest gap between two checks, in seconds.
+    """
+
+    template_fields: Sequence[str] = ("video_id", "dmjy_conn_id")
+    ui_color = "#fde9d9"
+
+    def __init__(
+        self,
+        *,
+        video_id: str,
+        dmjy_conn_id: str = DmjyHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", poll_interval)
+        super().__init__(**kwargs)
+        self.video_id = video_id
+        self.dmjy_conn_id = dmjy_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self._next_delay: float | None = None
+
+    @cached_property
+    def hook(self) -> DmjyHook:
+        """The hook for ``dmjy_conn_id`` (built at run time, never at parse time)."""
+        return DmjyHook(dmjy_conn_id=self.dmjy_conn_id)
+
+    @cached_property
+    def _schedule(self) -> PollSchedule:
+        return PollSchedule(self.poll_interval, self.max_poll_interval)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One check: done with the task dict when completed; raises when the render failed."""
+        video = self._check()
+        if video is None:
+            return PokeReturnValue(is_done=False)
+        if video.get("status") == _VIDEO_COMPLETED:
+            return PokeReturnValue(is_done=True, xcom_value=video)
+        return PokeReturnValue(is_done=False)
+
+    def _check(self) -> dict[str, Any] | None:
+        """The task (None after a transient error); raises for a failed render or a permanent error."""
+        try:
+            video = self.hook.get_video(self.video_id)
+        except DmjyError as error:
+            if error.retryable:
+                # The hook already retried; a wait must outlive a flaky API, so just look again later.
+                self.log.warning(
+                    "DMJY video %s: transient error, checking again later: %s", self.video_id, error
+                )
+                self._next_delay = None
+                return None
+            self._fail(error)
+        status, progress = video.get("status"), video.get("progress")
+        if status == _VIDEO_FAILED:
+            self._fail(DmjyVideoFailedError(self.video_id, video.get("errorMessage")))
+        if status != _VIDEO_COMPLETED:
+            self._next_delay = self._schedule.next_delay(status, progress)
+            self.log.info("DMJY video %s is %s (%s%%)", self.video_id, status, progress)
+        return video
+
+    def _fail(self, error: DmjyError | str, exception_type: type[Exception] | None = None) -> NoReturn:
+        """Raise ``error`` so that the task fails without retries, or skips with ``soft_fail``.
+
+        Explicit rather than left to ``BaseSensorOperator``: its conversion covers only the poke loop
+        and ``resume_execution``, not the first check a deferrable ``execute`` makes.
+        """
+        message = str(error)
+        for flag in ("soft_fail", "never_fail"):
+            if getattr(self, flag, False):
+                raise AirflowSkipException(f"Skipping ({flag}=True): {message}")
+        if exception_type is not None:
+            raise exception_type(message)
+        assert isinstance(error, DmjyError)
+        failure = as_airflow_error(error)
+        if failure is error:  # cannot happen for the non-retryable errors passed here
+            raise error
+        raise failure from error
+
+    def _get_next_poke_interval(
+        self,
+        started_at: datetime | float,
+        run_duration: Callable[[], float],
+        poke_count: int,
+    ) -> float:
+        """The adaptive poll schedule's delay (capped by the time left), unless exponential backoff."""
+        if self.exponential_backoff or self._next_delay is None:
+            # After a transient error or with the user's own backoff: the base class's interval.
+            return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
+        delay = min(self._next_delay, max(self.timeout - run_duration(), 0.0))
+        if self.max_wait:
+            delay = min(delay, self.max_wait.total_seconds())
+        return delay
+
+    def execute(self, context: Context) -> Any:
+        """Poke or reschedule as configured; in deferrable mode, check once and then defer."""
+        if not self.deferrable:
+            return super().execute(context)
+        # One check before deferring: a finished video needs no round trip through the triggerer.
+        video = self._check()
+        if video is not None and video.get("status") == _VIDEO_COMPLETED:
+            self.log.info("DMJY video %s is already completed", self.video_id)
+            return video
+        self._defer()
+
+    def _defer(self) -> NoReturn:
+        from airflow_provider_dmjy.triggers.video import DmjyVideoTrigger  # aiohttp only at run time
+
+        self.defer(
+            trigger=DmjyVideoTrigger(
+                video_id=self.video_id,
+                dmjy_conn_id=self.dmjy_conn_id,
+                deadline=time.time() + self.timeout,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + _DEFERRAL_GRACE,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Turn the trigger's event into the completed task dict or a precise exception."""
+        from airflow_provider_dmjy.triggers.video import (
+            EVENT_COMPLETED,
+            EVENT_ERROR,
+            EVENT_FAILED,
+            EVENT_TIMEOUT,
+        )
+
+        status = event.get("status")
+        if status == EVENT_COMPLETED:
+            self.log.info("DMJY video %s completed", self.video_id)
+            return event["video"]
+        if status == EVENT_FAILED:
+            self._fail(DmjyVideoFailedError(event.get("video_id", self.video_id), event.get("message")))
+        if status == EVENT_TIMEOUT:
+            self._fail(str(event.get("message")), AirflowSensorTimeout)
+        if status == EVENT_ERROR:
+            self._fail(f"{event.get('error_type')}: {event.get('message')}", AirflowFailException)
+        self._fail(f"Unexpected event from the DMJY video trigger: {event!r}", AirflowFailException)

@@ -1,0 +1,69 @@
+"""When to look at a render again: near its estimated finish, bounded, with jitter.
+
+The algorithm (shared by the deferrable trigger and the in-worker wait, so both poll alike):
+
+1. While ``pending`` there is no progress to extrapolate: wait ``poll_interval``, growing by half
+   on each pending poll up to ``max_poll_interval`` (a long queue is not polled every few seconds).
+2. While ``processing``, estimate the progress rate from the last two observations (percent per
+   second); with only one, from the progress made since the wait started. The estimated time left
+   is ``(100 - progress) / rate``; wait that long, so the next poll lands near the finish.
+3. Spread by +/-``jitter`` (10 %), so that the thousand videos a daily run creates at once do
+   not poll in lock-step, then clamp to ``[poll_interval, max_poll_interval]``: ``poll_interval``
+   is the shortest gap between two checks, ``max_poll_interval`` the longest.
+4. The caller also caps the wait at its deadline.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+__all__ = ["DEFAULT_MAX_POLL_INTERVAL", "DEFAULT_POLL_INTERVAL", "PollSchedule"]
+
+DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_MAX_POLL_INTERVAL = 120.0
+
+
+class PollSchedule:
+    """Adaptive poll delays for one video; feed it every status seen, ask it how long to wait."""
+
+    def __init__(
+        self,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        jitter: float = 0.1,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive (got {poll_interval!r})")
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max(max_poll_interval, poll_interval)
+        self.jitter = jitter
+        self._rng = rng or random.Random()
+        self._monotonic = monotonic
+        self._started = self._monotonic()
+        self._last: tuple[float, float] | None = None  # (when, progress) of the previous observation
+        self._pending_polls = 0
+
+    def next_delay(self, status: str | None, progress: float | int | None) -> float:
+        """Seconds to wait before the next check, given what this check saw."""
+        now = self._monotonic()
+        if status == "processing" and progress is not None:
+            delay = self._estimate_remaining(now, float(progress))
+        else:
+            delay = self.poll_interval * 1.5**self._pending_polls
+            self._pending_polls += 1
+        delay *= 1 + self._rng.uniform(-self.jitter, self.jitter)
+        return min(max(delay, self.poll_interval), self.max_poll_interval)
+
+    def _estimate_remaining(self, now: float, progress: float) -> float:
+        previous, self._last = self._last, (now, progress)
+        if previous is not None and progress > previous[1] and now > previous[0]:
+            rate = (progress - previous[1]) / (now - previous[0])
+        elif progress > 0 and now > self._started:
+            rate = progress / (now - self._started)  # an upper bound: the render began before we looked
+        else:
+            return self.poll_interval
+        return (100.0 - progress) / rate
