@@ -35,7 +35,7 @@ test: lint typecheck unit
 	@echo "make test: all checks passed on Airflow $$($(BIN)/python -c 'import airflow; print(airflow.__version__)')"
 
 demo: install
-	$(BIN)/python -m airflow_provider_dmjy.demo
+	$(BIN)/python scripts/demo.py
 
 bench: install
 	$(BIN)/python benchmarks/run.py
