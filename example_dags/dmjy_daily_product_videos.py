@@ -72,7 +72,9 @@ with DAG(
         "aspect_ratio": Param("9:16", enum=["9:16", "16:9"], description="9:16 for feeds, 16:9 for pages"),
         "dmjy_conn_id": Param("dmjy_default", type="string", description="The dmjy connection"),
         "template_user_id": Param(
-            None, type=["null", "string"], description="Owner of the product templates (default: the key's user)"
+            None,
+            type=["null", "string"],
+            description="Owner of the product templates (default: the key's user)",
         ),
         "max_videos": Param(20, type="integer", minimum=1, description="Cap on videos per run"),
         "credits_per_second": Param(10, type="number", description="Vendor price, for the balance check"),

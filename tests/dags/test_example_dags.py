@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 DAG_FILES = sorted(EXAMPLES.glob("*.py"))
