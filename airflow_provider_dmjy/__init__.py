@@ -26,9 +26,53 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "DMJY AI Video",
+                "python-modules": [
+                    "airflow_provider_dmjy.operators.video",
+                    "airflow_provider_dmjy.operators.template",
+                    "airflow_provider_dmjy.operators.account",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "DMJY AI Video", "python-modules": ["airflow_provider_dmjy.sensors.video"]}
+        ],
         "hooks": [
             {"integration-name": "DMJY AI Video", "python-modules": ["airflow_provider_dmjy.hooks.dmjy"]}
         ],
+        "triggers": [
+            {
+                "integration-name": "DMJY AI Video",
+                "python-modules": [
+                    "airflow_provider_dmjy.triggers.video",
+                    "airflow_provider_dmjy.triggers.events",
+                ],
+            }
+        ],
+        "extra-links": ["airflow_provider_dmjy.operators.video.DmjyVideoLink"],
+        "config": {
+            "dmjy": {
+                "description": "The DMJY webhook receiver on the api-server.",
+                "options": {
+                    "webhook_max_body_bytes": {
+                        "description": "Largest accepted webhook body, refused before parsing.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": None,
+                        "default": "65536",
+                    },
+                    "webhook_tolerance_seconds": {
+                        "description": "How far a webhook's timestamp may be from now (replay protection).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "300",
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "dmjy",

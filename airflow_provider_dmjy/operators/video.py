@@ -99,8 +99,11 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
     :param aspect_ratio: ``9:16`` or ``16:9`` (vendor default ``9:16``).
     :param title: the video's title; a marker ``[af-...]`` is appended that identifies this task
         instance, so a retry recognises the video it already paid for.
-    :param callback_url: where the vendor POSTs ``task.completed`` / ``task.failed`` (see the
-        README's webhook section to point it at Airflow's own receiver).
+    :param callback_url: where the vendor POSTs the signed ``task.completed``/``task.failed``
+        callback. To turn it into an Airflow asset event, point it at this provider's api-server
+        endpoint ``https://<your-airflow-api-server>/dmjy/webhooks/<dmjy_conn_id>``: the callback is
+        verified with that connection's API secret and recorded on
+        ``Asset("dmjy://<dmjy_conn_id>/videos")`` (see the README's "Webhooks" section).
     :param wait_for_completion: wait for ``completed``/``failed`` (default); False returns the
         create response at once.
     :param deferrable: wait in the triggerer instead of a worker slot (default

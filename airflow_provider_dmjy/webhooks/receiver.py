@@ -1,0 +1,242 @@
+"""The webhook receiver: a FastAPI app the api-server mounts at ``/dmjy`` (see :mod:`.plugin`).
+
+``POST /dmjy/webhooks/{conn_id}`` verifies a delivery with the API secret of the ``dmjy``
+connection ``conn_id`` and records it as an asset event on ``dmjy://{conn_id}/videos`` (``task.*``)
+or ``dmjy://{conn_id}/account`` (``account.*``), with the verified body as the event's ``extra``.
+
+The app is mounted outside Airflow's authentication on purpose (the vendor cannot log in): the
+signature is the only gate, so nothing is written before it and the timestamp have been checked.
+
+=============================  ======  ===============================================
+outcome                        status  asset events created
+=============================  ======  ===============================================
+recorded                       200     one per active asset with that URI
+replay of a recorded delivery  200     none (``"status": "duplicate"``)
+no DAG uses the asset          202     none (``"status": "no_asset"``)
+authentic, unknown event type  202     none (``"status": "ignored"``)
+not a ``dmjy`` connection      404     none
+body over the size limit       413     none (refused before it is read to the end)
+bad signature or timestamp     401     none
+authentic but not an event     400     none
+=============================  ======  ===============================================
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from airflow_provider_dmjy.client.webhooks import (
+    DEFAULT_TOLERANCE_SECONDS,
+    WebhookEvent,
+    WebhookPayloadError,
+    verify_webhook,
+)
+from airflow_provider_dmjy.exceptions import DmjyWebhookVerificationError
+from airflow_provider_dmjy.webhooks import DEFAULT_MAX_BODY_BYTES, asset_uri_for_event
+
+__all__ = ["DEDUPE_FIELD", "RecordResult", "connection_secret", "create_app", "record_asset_event"]
+
+log = logging.getLogger(__name__)
+
+#: The key of ``extra`` that carries our bookkeeping next to the vendor's payload.
+DEDUPE_FIELD = "dmjy"
+#: Airflow connection ids are short identifiers; anything else cannot be ours (404, no lookup).
+_CONN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
+#: Slack added to the replay window for clock differences between api-server workers and the DB.
+_WINDOW_SLACK_SECONDS = 60.0
+
+
+@dataclass
+class RecordResult:
+    """What :func:`record_asset_event` did."""
+
+    #: ids of the asset events created (one per active asset with the URI).
+    created: list[int] = field(default_factory=list)
+    #: assets on which the same delivery had already been recorded.
+    duplicates: int = 0
+    #: active assets found with the URI.
+    assets: int = 0
+
+
+def connection_secret(conn_id: str) -> str | None:
+    """The API secret of ``dmjy`` connection ``conn_id``; ``None`` when there is no such connection.
+
+    A connection of another type counts as missing: its password must never become a webhook key.
+    Blocking (secrets backends, the database): call it from a thread.
+    """
+    # Re-exported from airflow.sdk.exceptions on Airflow >= 3.2: the same class on every version.
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
+    from airflow.models.connection import Connection
+
+    try:
+        conn = Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        return None
+    if conn.conn_type != "dmjy" or not conn.password:
+        return None
+    return str(conn.password)
+
+
+def record_asset_event(
+    uri: str, extra: dict[str, Any], dedupe_key: str, window_seconds: float
+) -> RecordResult:
+    """Create one asset event per active asset with ``uri``, unless ``dedupe_key`` is already there.
+
+    Replay protection lives in the database, so it holds across api-server workers: the asset rows
+    are locked (``SELECT ... FOR UPDATE`` where the database supports it) and the asset's events of
+    the last ``window_seconds`` are searched for the key. A delivery older than the verification
+    tolerance is refused before this point, so a window of twice the tolerance covers every replay
+    that could still pass. Blocking: call it from a thread.
+    """
+    from airflow.assets.manager import asset_manager
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from airflow.utils.sqlalchemy import with_row_locks
+    from sqlalchemy import select
+
+    result = RecordResult()
+    with create_session() as session:
+        query = select(AssetModel).where(AssetModel.uri == uri).order_by(AssetModel.id)
+        # key_share=False: FOR UPDATE, so that two workers with the same delivery queue up here.
+        models = session.scalars(with_row_locks(query, session=session, key_share=False)).all()
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
+        for model in models:
+            if model.active is None:  # no DAG declares it any more
+                continue
+            result.assets += 1
+            recent = session.scalars(
+                select(AssetEvent.extra).where(
+                    AssetEvent.asset_id == model.id, AssetEvent.timestamp >= cutoff
+                )
+            ).all()
+            if any(_dedupe_key_of(previous) == dedupe_key for previous in recent):
+                result.duplicates += 1
+                continue
+            event = asset_manager.register_asset_change(asset=model, extra=extra, session=session)
+            if event is not None:
+                result.created.append(int(event.id))
+    return result
+
+
+def _dedupe_key_of(extra: Any) -> str | None:
+    if isinstance(extra, dict) and isinstance(extra.get(DEDUPE_FIELD), dict):
+        key = extra[DEDUPE_FIELD].get("dedupe_key")
+        return key if isinstance(key, str) else None
+    return None
+
+
+def asset_event_extra(conn_id: str, event: WebhookEvent) -> dict[str, Any]:
+    """The verified body plus a ``"dmjy"`` entry (source, connection, dedupe key)."""
+    return {
+        **event.payload,
+        DEDUPE_FIELD: {"source": "webhook", "conn_id": conn_id, "dedupe_key": event.dedupe_key},
+    }
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing it as soon as it passes ``limit`` bytes (a lying Content-Length included)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reply(code: int, /, **content: Any) -> JSONResponse:
+    return JSONResponse(content, status_code=code)
+
+
+def create_app(
+    *,
+    max_body_bytes: int | None = None,
+    tolerance: float | None = None,
+) -> FastAPI:
+    """The receiver app.
+
+    :param max_body_bytes: the largest accepted body; default ``[dmjy] webhook_max_body_bytes``
+        or 64 KiB.
+    :param tolerance: the accepted clock distance of a delivery's timestamp, in seconds; default
+        ``[dmjy] webhook_tolerance_seconds`` or 300.
+    """
+    from airflow_provider_dmjy._compat import conf
+
+    limit = (
+        max_body_bytes
+        if max_body_bytes is not None
+        else conf.getint("dmjy", "webhook_max_body_bytes", fallback=DEFAULT_MAX_BODY_BYTES)
+    )
+    window = (
+        tolerance
+        if tolerance is not None
+        else conf.getfloat("dmjy", "webhook_tolerance_seconds", fallback=DEFAULT_TOLERANCE_SECONDS)
+    )
+    app = FastAPI(
+        title="DMJY webhooks",
+        description="Signed callbacks from the DMJY video API, recorded as Airflow asset events.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+
+    @app.post("/webhooks/{conn_id}")
+    async def receive_webhook(conn_id: str, request: Request) -> JSONResponse:
+        """Verify one delivery and record it as an asset event."""
+        if not _CONN_ID.fullmatch(conn_id):
+            return _reply(404, error="Unknown connection")
+        try:
+            body = await _read_body(request, limit)
+        except _BodyTooLarge:
+            log.warning("DMJY webhook for %s refused: body over %d bytes", conn_id, limit)
+            return _reply(413, error=f"Body larger than {limit} bytes")
+        secret = await run_in_threadpool(connection_secret, conn_id)
+        if secret is None:
+            return _reply(404, error="Unknown connection")
+        try:
+            event = verify_webhook(body, request.headers, secret, window)
+        except WebhookPayloadError as error:
+            log.warning("DMJY webhook for %s refused (400): %s", conn_id, error)
+            return _reply(400, error=str(error))
+        except DmjyWebhookVerificationError as error:
+            log.warning("DMJY webhook for %s refused (401): %s", conn_id, error)
+            return _reply(401, error=str(error))
+
+        uri = asset_uri_for_event(conn_id, event.event)
+        if uri is None:
+            log.info("DMJY webhook for %s: event %r has no asset; ignored", conn_id, event.event)
+            return _reply(202, status="ignored", event=event.event)
+        result = await run_in_threadpool(
+            record_asset_event,
+            uri,
+            asset_event_extra(conn_id, event),
+            event.dedupe_key,
+            2 * window + _WINDOW_SLACK_SECONDS,
+        )
+        if result.created:
+            status, code = "created", 200
+        elif result.duplicates:
+            status, code = "duplicate", 200
+        else:
+            status, code = "no_asset", 202
+            log.warning("DMJY webhook for %s: no DAG uses asset %s; nothing recorded", conn_id, uri)
+        log.info("DMJY webhook %s for %s: %s on %s", event.dedupe_key, conn_id, status, uri)
+        return _reply(code, status=status, event=event.event, asset_uri=uri, asset_event_ids=result.created)
+
+    return app
