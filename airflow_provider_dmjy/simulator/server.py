@@ -61,7 +61,9 @@ class SimulatorServer:
         if self._thread is not None:
             raise RuntimeError("simulator already started")
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say they are TCP, and
+        # without it every keep-alive response waits ~40 ms for Nagle's algorithm.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.port))
         sock.set_inheritable(True)

@@ -5,8 +5,10 @@ The algorithm (shared by the deferrable trigger and the in-worker wait, so both 
 1. While ``pending`` there is no progress to extrapolate: wait ``poll_interval``, growing by half
    on each pending poll up to ``max_poll_interval`` (a long queue is not polled every few seconds).
 2. While ``processing``, estimate the progress rate from the last two observations (percent per
-   second); with only one, from the progress made since the wait started. The estimated time left
-   is ``(100 - progress) / rate``; wait that long, so the next poll lands near the finish.
+   second). The estimated time left is ``(100 - progress) / rate``; wait that long, so the next
+   poll lands near the finish. A single observation says nothing about the rate (the render may
+   have started long before or just now), so the first processing poll waits ``poll_interval`` to
+   get a second point; a render whose progress stalls is polled like a pending one.
 3. Spread by +/-``jitter`` (10 %), so that the thousand videos a daily run creates at once do
    not poll in lock-step, then clamp to ``[poll_interval, max_poll_interval]``: ``poll_interval``
    is the shortest gap between two checks, ``max_poll_interval`` the longest.
@@ -43,7 +45,6 @@ class PollSchedule:
         self.jitter = jitter
         self._rng = rng or random.Random()
         self._monotonic = monotonic
-        self._started = self._monotonic()
         self._last: tuple[float, float] | None = None  # (when, progress) of the previous observation
         self._pending_polls = 0
 
@@ -60,10 +61,13 @@ class PollSchedule:
 
     def _estimate_remaining(self, now: float, progress: float) -> float:
         previous, self._last = self._last, (now, progress)
-        if previous is not None and progress > previous[1] and now > previous[0]:
-            rate = (progress - previous[1]) / (now - previous[0])
-        elif progress > 0 and now > self._started:
-            rate = progress / (now - self._started)  # an upper bound: the render began before we looked
-        else:
+        if previous is None:
             return self.poll_interval
-        return (100.0 - progress) / rate
+        if progress > previous[1] and now > previous[0]:
+            self._pending_polls = 0
+            rate = (progress - previous[1]) / (now - previous[0])
+            return (100.0 - progress) / rate
+        # Stalled: back off as while pending, instead of hammering a render that is not moving.
+        delay = self.poll_interval * 1.5**self._pending_polls
+        self._pending_polls += 1
+        return delay

@@ -100,3 +100,15 @@ def test_arguments_map_to_config() -> None:
     assert (defaults.balance, defaults.render_seconds, defaults.queue_seconds) == (100_000, 5.0, 1.0)
     assert defaults.rate_limit is None
     assert defaults.daily_cap is None
+
+
+def test_server_socket_is_tcp_so_asyncio_disables_nagle() -> None:
+    # Regression: a socket created with protocol 0 made asyncio skip TCP_NODELAY, and every
+    # keep-alive response waited ~40 ms (found by benchmarks/run.py).
+    import socket
+
+    from airflow_provider_dmjy.simulator import SimulatorConfig, SimulatorServer
+
+    with SimulatorServer(SimulatorConfig(port=0)) as server:
+        assert server._socket is not None
+        assert server._socket.proto == socket.IPPROTO_TCP
