@@ -66,7 +66,7 @@ def main() -> int:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(AIRFLOW_HOME / "plugins"),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
             "AIRFLOW_CONN_DMJY_DEFAULT": "dmjy://mk_sim_key:sim_secret@" + quote(base_url, safe=""),
             # The simulator renders in seconds; the real service takes minutes (default 15 s).
             "DMJY_POLL_INTERVAL": "1",
