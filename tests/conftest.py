@@ -31,15 +31,26 @@ def dmjy_conn(dmjy_simulator: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) 
     return dmjy_simulator
 
 
-@pytest.fixture
-def hook(dmjy_conn: SimulatorHandle) -> Iterator[object]:
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks retry with a 10 ms backoff: the tests check what is retried, not how long it takes."""
     from dataclasses import replace
 
+    from airflow_provider_dmjy.hooks import dmjy as dmjy_hooks
+
+    original = dmjy_hooks.config_from_connection
+
+    def fast(conn: Any, **overrides: Any) -> Any:
+        return replace(original(conn, **overrides), backoff_base=0.01)
+
+    monkeypatch.setattr(dmjy_hooks, "config_from_connection", fast)
+
+
+@pytest.fixture
+def hook(dmjy_conn: SimulatorHandle) -> Iterator[object]:
     from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 
     hook = DmjyHook()
-    # Short backoff: the tests check what is retried, not how long the waits are.
-    hook.config = replace(hook.config, backoff_base=0.01)
     yield hook
     hook.close()
 

@@ -20,11 +20,9 @@ from yarl import URL
 from airflow_provider_dmjy.client import calls
 from airflow_provider_dmjy.client.calls import Call
 from airflow_provider_dmjy.client.config import ClientConfig
-from airflow_provider_dmjy.client.responses import parse_body
 from airflow_provider_dmjy.client.retry import CallRetry
 from airflow_provider_dmjy.client.signing import SkewClock, auth_headers
 from airflow_provider_dmjy.client.sync_client import PAGE_SIZE, USER_AGENT
-from airflow_provider_dmjy.exceptions import DmjyConnectionError, DmjyError
 
 __all__ = ["DmjyAsyncClient", "SharedSessions", "shared_sessions"]
 
@@ -104,26 +102,13 @@ class DmjyAsyncClient:
                 body = await response.read()
                 status, response_headers = response.status, response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            error = DmjyConnectionError(
-                f"{type(exc).__name__}: could not complete the request",
-                method=call.method,
-                path=path,
-                reached_server=not _never_reached_server(exc),
-            )
-            raise (policy.outcome_of_error(error, sent_at) or error) from exc
+            message = f"{type(exc).__name__}: could not complete the request"
+            raise policy.transport_failure(message, not _never_reached_server(exc), sent_at) from exc
         self.clock.observe_date_header(response_headers.get("Date"))
         log.debug(
             "DMJY %s %s -> %s in %.0f ms", call.method, path, status, 1000 * (time.monotonic() - started)
         )
-        try:
-            return parse_body(status, response_headers, body, call.method, path)
-        except DmjyError as exc:
-            outcome = policy.outcome_of_error(exc, sent_at)
-            if outcome is None:
-                return {}
-            if outcome is exc:
-                raise
-            raise outcome from exc
+        return policy.settle(status, response_headers, body, call.method, sent_at)
 
     async def get_account(self) -> dict[str, Any]:
         """The key's account (balance, plan, usage)."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import tenacity
 
 from airflow_provider_dmjy.client.calls import Call
 from airflow_provider_dmjy.client.config import ClientConfig
-from airflow_provider_dmjy.client.responses import is_timestamp_error
+from airflow_provider_dmjy.client.responses import is_timestamp_error, parse_body
 from airflow_provider_dmjy.exceptions import (
     DmjyAmbiguousRequestError,
     DmjyConnectionError,
@@ -62,6 +63,27 @@ class CallRetry:
                     cause=error,
                 )
         return error
+
+    def settle(
+        self, status: int, headers: Mapping[str, str], body: bytes, method: str, sent_at: float
+    ) -> dict[str, Any]:
+        """The ``data`` of one answer, or raise what the caller should act on (see ``outcome_of_error``)."""
+        try:
+            return parse_body(status, headers, body, method, self.path)
+        except DmjyError as error:
+            outcome = self.outcome_of_error(error, sent_at)
+            if outcome is None:
+                return {}
+            if outcome is error:
+                raise
+            raise outcome from error
+
+    def transport_failure(self, message: str, reached_server: bool, sent_at: float) -> DmjyError:
+        """The error to raise (``from`` the transport's exception) when no answer arrived."""
+        error = DmjyConnectionError(
+            message, method=self.call.method, path=self.path, reached_server=reached_server
+        )
+        return self.outcome_of_error(error, sent_at) or error
 
     def should_retry(self, error: BaseException) -> bool:
         if is_timestamp_error(error) and not self.skew_retried:

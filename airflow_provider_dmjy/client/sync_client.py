@@ -13,10 +13,8 @@ from requests.adapters import HTTPAdapter
 from airflow_provider_dmjy.client import calls
 from airflow_provider_dmjy.client.calls import Call
 from airflow_provider_dmjy.client.config import ClientConfig
-from airflow_provider_dmjy.client.responses import parse_body
 from airflow_provider_dmjy.client.retry import CallRetry
 from airflow_provider_dmjy.client.signing import SkewClock, auth_headers
-from airflow_provider_dmjy.exceptions import DmjyConnectionError, DmjyError
 
 __all__ = ["DmjyAuth", "DmjyClient"]
 
@@ -110,13 +108,8 @@ class DmjyClient:
                 timeout=self.config.timeout,
             )
         except requests.RequestException as exc:
-            error: DmjyError = DmjyConnectionError(
-                f"{type(exc).__name__}: could not complete the request",
-                method=call.method,
-                path=path,
-                reached_server=not _never_reached_server(exc),
-            )
-            raise (policy.outcome_of_error(error, sent_at) or error) from exc
+            message = f"{type(exc).__name__}: could not complete the request"
+            raise policy.transport_failure(message, not _never_reached_server(exc), sent_at) from exc
         self.clock.observe_date_header(response.headers.get("Date"))
         log.debug(
             "DMJY %s %s -> %s in %.0f ms",
@@ -125,15 +118,7 @@ class DmjyClient:
             response.status_code,
             1000 * (time.monotonic() - started),
         )
-        try:
-            return parse_body(response.status_code, response.headers, response.content, call.method, path)
-        except DmjyError as exc:
-            outcome = policy.outcome_of_error(exc, sent_at)
-            if outcome is None:
-                return {}
-            if outcome is exc:
-                raise
-            raise outcome from exc
+        return policy.settle(response.status_code, response.headers, response.content, call.method, sent_at)
 
     # -- endpoints ------------------------------------------------------------------------------
 

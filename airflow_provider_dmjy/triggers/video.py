@@ -138,6 +138,13 @@ class DmjyVideoTrigger(BaseTrigger):
         video: dict[str, Any] | None = None
         last_error: DmjyError | None = None
         transient_errors = 0
+        # The deferring task checked the video a moment ago, so the first look waits one interval.
+        # An event fired within seconds of the deferral would also race Airflow's bookkeeping of the
+        # deferring worker: the scheduler can then fail the resumed task ("changed externally").
+        first_delay = self.poll_interval
+        if self.deadline is not None:
+            first_delay = max(0.0, min(first_delay, self.deadline - time.time()))
+        await asyncio.sleep(first_delay)
         while True:
             try:
                 video = await hook.get_video(self.video_id)

@@ -147,7 +147,19 @@ async def test_deadline_gives_timeout(slow_renders: SimulatorHandle, sync_hook: 
     assert event["status"] == EVENT_TIMEOUT and event["video_id"] == video_id
     assert event["video"]["status"] == "pending"
     assert video_id in event["message"] and "pending" in event["message"]
-    assert slow_renders.state()["requests"][GET_VIDEO] == 2  # the first check and the one at the deadline
+    # The first look waits one interval, cut to the deadline: one check, at the deadline.
+    assert slow_renders.state()["requests"][GET_VIDEO] == 1
+
+
+async def test_first_check_waits_one_interval(slow_renders: SimulatorHandle, sync_hook: DmjyHook) -> None:
+    # The operator checked just before deferring; an immediate event would also race Airflow's
+    # bookkeeping of the deferring worker (the resumed task could be failed as changed externally).
+    video_id = new_video(sync_hook)
+    slow_renders.complete(video_id)
+    task = asyncio.create_task(events_of(DmjyVideoTrigger(video_id, poll_interval=1.0)))
+    await asyncio.sleep(0.2)
+    assert GET_VIDEO not in slow_renders.state()["requests"]
+    assert the_event(await asyncio.wait_for(task, 10))["status"] == EVENT_COMPLETED
 
 
 async def test_completion_seen_at_the_deadline_wins(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from airflow.sdk import Asset, AssetWatcher
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_dmjy.hooks import dmjy as dmjy_hooks
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from airflow_provider_dmjy.triggers.events import DmjyVideoEventTrigger, VideoCursor
@@ -20,16 +18,6 @@ from airflow_provider_dmjy.webhooks import videos_asset_uri
 
 IMG = "https://example.com/cup.jpg"
 POLL = 0.1
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = dmjy_hooks.config_from_connection
-
-    def fast(conn: Any, **overrides: Any) -> Any:
-        return dataclasses.replace(original(conn, **overrides), backoff_base=0.01)
-
-    monkeypatch.setattr(dmjy_hooks, "config_from_connection", fast)
 
 
 class FakeStateStore:

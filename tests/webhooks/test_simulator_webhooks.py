@@ -92,6 +92,7 @@ def test_wrong_secret_is_refused_and_retried_without_events(
     dmjy_assets: dict[str, str],
     monkeypatch: Any,
 ) -> None:
+    video = hook.create_video("拒绝", image_url=IMG, duration=2, callback_url=callback_url)
     # The receiver reads the connection per request: a rotated secret on our side refuses the vendor's.
     monkeypatch.setenv(
         "AIRFLOW_CONN_DMJY_DEFAULT",
@@ -104,7 +105,6 @@ def test_wrong_secret_is_refused_and_retried_without_events(
             }
         ),
     )
-    video = hook.create_video("拒绝", image_url=IMG, duration=2, callback_url=callback_url)
     dmjy_conn.complete(video["id"])
     [delivery] = delivered(dmjy_conn, 1)
     assert not delivery["delivered"] and delivery["last_status"] == 401 and delivery["attempts"] == 3

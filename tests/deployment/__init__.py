@@ -1,0 +1,1 @@
+"""Deployment tests: the provider inside real Airflow components, not only ``dag.test()``."""
