@@ -1,4 +1,8 @@
-"""Names that moved between the supported Airflow versions (3.1 and newer), imported once here."""
+"""Names that moved between the supported Airflow versions (3.1 and newer), imported once here.
+
+mypy runs against the newest and the oldest supported Airflow: an import that exists on one of them
+only carries an ``attr-defined`` ignore (unused ignores are not reported).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,17 @@ from importlib.metadata import version
 from packaging.version import Version
 
 try:  # Airflow >= 3.2 (Task SDK exceptions)
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException  # type: ignore[attr-defined]
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
 
 try:  # Airflow >= 3.2
-    from airflow.sdk import conf
+    from airflow.sdk import conf  # type: ignore[attr-defined]
 except ImportError:  # Airflow 3.1
     from airflow.configuration import conf  # type: ignore[no-redef,assignment]
 
 try:  # Airflow >= 3.2
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException  # type: ignore[attr-defined]
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef,attr-defined]
 
@@ -28,4 +32,4 @@ AIRFLOW_VERSION = Version(Version(version("apache-airflow-core")).base_version)
 
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``: the default of every ``deferrable`` argument here."""
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))

@@ -33,7 +33,7 @@ from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAU
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow.sdk.types import TaskInstanceKey  # type: ignore[attr-defined]
 
 __all__ = [
     "RESULT_FIELDS",
@@ -207,7 +207,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
 
     def _find_earlier_video(self, context: Context, marker: str) -> dict[str, Any] | None:
         """The video an earlier try of this task instance created, if it is still usable."""
-        store = context.get("task_state_store")
+        store: Any = context.get("task_state_store")  # Airflow >= 3.3; absent (None) before
         if store is not None:
             stored_id = store.get(STATE_KEY)
             if stored_id:
@@ -273,7 +273,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                     "No video carries marker %s: the create never took effect, sending it again", marker
                 )
                 created = self.hook.create_video(**arguments)
-        store = context.get("task_state_store")
+        store: Any = context.get("task_state_store")  # Airflow >= 3.3; absent (None) before
         if store is not None:
             store.set(STATE_KEY, created["id"])
         return created

@@ -16,7 +16,7 @@ from airflow_provider_dmjy.hooks.dmjy import DmjyHook, as_airflow_error
 from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
 
 try:  # Airflow >= 3.2 (Task SDK exceptions)
-    from airflow.sdk.exceptions import AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowSensorTimeout  # type: ignore[attr-defined]
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
 

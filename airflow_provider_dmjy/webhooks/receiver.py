@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -106,15 +107,17 @@ def record_asset_event(
     with create_session() as session:
         query = select(AssetModel).where(AssetModel.uri == uri).order_by(AssetModel.id)
         # key_share=False: FOR UPDATE, so that two workers with the same delivery queue up here.
-        models = session.scalars(with_row_locks(query, session=session, key_share=False)).all()
+        locked = with_row_locks(query, session=session, key_share=False)  # type: ignore[arg-type]
+        models = session.scalars(locked).all()
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
         for model in models:
             if model.active is None:  # no DAG declares it any more
                 continue
             result.assets += 1
-            recent = session.scalars(
+            recent: Sequence[Any] = session.scalars(
                 select(AssetEvent.extra).where(
-                    AssetEvent.asset_id == model.id, AssetEvent.timestamp >= cutoff
+                    AssetEvent.asset_id == model.id,
+                    AssetEvent.timestamp >= cutoff,  # type: ignore[arg-type]  # untyped column on 3.1
                 )
             ).all()
             if any(_dedupe_key_of(previous) == dedupe_key for previous in recent):
