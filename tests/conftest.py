@@ -82,3 +82,16 @@ def load_dag(airflow_db: None) -> Callable[[str, str], Any]:
         return module.dag
 
     return load
+
+
+@pytest.fixture
+def sync_hook(hook: Any) -> Any:
+    """The sync hook, named apart from the async hooks that trigger tests also use."""
+    return hook
+
+
+@pytest.fixture
+def slow_renders(dmjy_conn: SimulatorHandle) -> SimulatorHandle:
+    """Renders that outlast any test: a video stays pending until the test completes it."""
+    dmjy_conn.configure(render_seconds=120, queue_seconds=60)
+    return dmjy_conn

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -30,19 +30,6 @@ except ImportError:  # Airflow 3.1
 
 IMG = "https://example.com/cup.jpg"
 GET_VIDEO = "GET /api/v1/videos/{id}"
-
-
-@pytest.fixture
-def sync_hook(dmjy_conn: SimulatorHandle) -> Iterator[DmjyHook]:
-    hook = DmjyHook()
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
-def slow_renders(dmjy_conn: SimulatorHandle) -> SimulatorHandle:
-    dmjy_conn.configure(render_seconds=120, queue_seconds=60)
-    return dmjy_conn
 
 
 @pytest.fixture
