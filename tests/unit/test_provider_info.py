@@ -77,3 +77,8 @@ def _last_line(code: str) -> str:
     """Run ``code`` in a fresh interpreter (nothing imported yet) and return its last stdout line."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout  # noqa: S603
     return out.strip().splitlines()[-1]
+
+
+def test_package_declares_its_types() -> None:
+    # PEP 561: without py.typed, users' type checkers ignore the package's annotations.
+    assert resources.files("airflow_provider_dmjy").joinpath("py.typed").is_file()
