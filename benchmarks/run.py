@@ -29,7 +29,6 @@ import sys
 import time
 import timeit
 import tracemalloc
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,6 +37,8 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
+from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -73,24 +74,13 @@ class Simulator:
     base_url: str
 
     @property
-    def root_url(self) -> str:
-        """The server root (control endpoints live under ``/_sim``)."""
-        return self.base_url.rsplit("/api/", 1)[0]
-
-    @property
-    def conn_uri(self) -> str:
-        """The ``AIRFLOW_CONN_*`` value for this simulator (as ``SimulatorHandle.conn_uri``)."""
-        return f"dmjy://{API_KEY}:{API_SECRET}@{quote(self.base_url, safe='')}"
-
-    def state(self) -> dict[str, Any]:
-        """``GET /_sim/state``."""
-        url = self.root_url + "/_sim/state"
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our loopback server
-            return json.loads(response.read().decode("utf-8"))  # type: ignore[no-any-return]
+    def handle(self) -> SimulatorHandle:
+        """Its control endpoints and connection URI."""
+        return SimulatorHandle.for_base_url(self.base_url, API_KEY, API_SECRET)
 
     def get_requests(self) -> int:
         """How many ``GET /videos/{id}`` the simulator has answered so far."""
-        counts = self.state()["requests"]
+        counts = self.handle.state()["requests"]
         return sum(n for key, n in counts.items() if key.startswith("GET ") and "/videos/" in key)
 
 
@@ -668,7 +658,7 @@ def main() -> int:
     # The trigger logs two INFO lines per wait; a benchmark of 200 waits per round would drown in them.
     os.environ.setdefault("AIRFLOW__LOGGING__NAMESPACE_LEVELS", "airflow_provider_dmjy=WARNING")
     with running_simulator() as simulator:
-        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = simulator.conn_uri
+        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = simulator.handle.conn_uri
         progress(f"simulator: {simulator.base_url} (pid {simulator.process.pid})")
         video_ids = create_videos(WAITS)
         progress(f"created {len(video_ids)} video tasks; polling...")

@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pendulum
+
+from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_HOME = ROOT / "airflow-home"
@@ -67,7 +68,7 @@ def main() -> int:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(AIRFLOW_HOME / "plugins"),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
-            "AIRFLOW_CONN_DMJY_DEFAULT": "dmjy://mk_sim_key:sim_secret@" + quote(base_url, safe=""),
+            "AIRFLOW_CONN_DMJY_DEFAULT": SimulatorHandle.for_base_url(base_url).conn_uri,
             # The simulator renders in seconds; the real service takes minutes (default 15 s).
             "DMJY_POLL_INTERVAL": "1",
         }

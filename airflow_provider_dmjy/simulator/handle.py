@@ -23,6 +23,22 @@ class SimulatorHandle:
     api_secret: str
     timeout: float = 10.0
 
+    @classmethod
+    def for_base_url(
+        cls,
+        base_url: str,
+        api_key: str = "mk_sim_key",
+        api_secret: str = "sim_secret",  # noqa: S107 - the CLI's documented default, not a secret
+    ) -> SimulatorHandle:
+        """A handle for a simulator known by its base URL, such as one a ``dmjy-simulator``
+        process printed (``http://HOST:PORT/api/v1``); key and secret default to the CLI's."""
+        return cls(
+            base_url=base_url,
+            root_url=base_url.rsplit("/api/", 1)[0],
+            api_key=api_key,
+            api_secret=api_secret,
+        )
+
     @property
     def conn_uri(self) -> str:
         """``dmjy://KEY:SECRET@<percent-encoded base_url>``."""

@@ -19,10 +19,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 import psutil
+
+from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -144,18 +145,12 @@ class AirflowStack:
         line = process.stdout.readline().decode().strip()
         assert "listening on" in line, f"the simulator did not start: {line!r}\n{self.tail('simulator')}"
         self.simulator_url = line.rsplit(" ", 1)[-1]
-        self.env["AIRFLOW_CONN_DMJY_DEFAULT"] = "dmjy://mk_sim_key:sim_secret@" + quote(
-            self.simulator_url, safe=""
-        )
+        self.env["AIRFLOW_CONN_DMJY_DEFAULT"] = SimulatorHandle.for_base_url(self.simulator_url).conn_uri
         return self.simulator_url
 
     def simulator_state(self) -> dict[str, Any]:
         """``GET /_sim/state`` of the simulator."""
-        origin = self.simulator_url.split("/api/", 1)[0]
-        response = httpx.get(f"{origin}/_sim/state", timeout=10)
-        response.raise_for_status()
-        state: dict[str, Any] = response.json()
-        return state
+        return SimulatorHandle.for_base_url(self.simulator_url).state()
 
     def cli(self, *args: str, timeout: float = 180) -> str:
         """Run one ``airflow`` command to completion; its output, or ``AssertionError`` when it fails."""

@@ -80,3 +80,11 @@ def test_entry_point_registered() -> None:
     if "dmjy_simulator" not in names:
         pytest.skip("package not installed (pytest11 entry point absent)")
     assert names["dmjy_simulator"] == "airflow_provider_dmjy.simulator.pytest_plugin"
+
+
+def test_handle_for_a_printed_base_url_matches_the_servers_own(dmjy_simulator: SimulatorHandle) -> None:
+    # demo, benchmarks and the deployment test only know the URL the CLI printed.
+    handle = SimulatorHandle.for_base_url(dmjy_simulator.base_url)
+    assert handle == dmjy_simulator
+    assert handle.conn_uri == dmjy_simulator.conn_uri
+    assert handle.state()["balance"] == dmjy_simulator.state()["balance"]
