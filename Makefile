@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # This machine's pip config points at local mirrors that may be absent; those warnings are noise.
 PIP_QUIET := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: install test lint typecheck unit demo bench clean
+.PHONY: install test lint typecheck unit demo bench reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# The reliability table: the tests of tests/reliability, written up as docs/reliability.md.
+reliability: install
+	mkdir -p build
+	$(BIN)/pytest tests/reliability -p no:cacheprovider --reliability-report build/reliability.jsonl
+	$(BIN)/python scripts/reliability_report.py build/reliability.jsonl docs/reliability.md
 
 clean:
 	rm -rf $(VENV) .venv-airflow-* .mypy_cache .ruff_cache .pytest_cache airflow-home demo-output

@@ -24,6 +24,15 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle  # noqa: E402
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/reliability/conftest.py: only the root conftest may add options.
+    parser.addoption(
+        "--reliability-report",
+        default=None,
+        help="write one JSON line per reliability case to this file (see make reliability)",
+    )
+
+
 @pytest.fixture
 def dmjy_conn(dmjy_simulator: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> SimulatorHandle:
     """The reset simulator, with ``dmjy_default`` pointing at it (signature mode, fast retries)."""
