@@ -35,6 +35,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_dmjy.simulator.config import SimulatorConfig
+from airflow_provider_dmjy.simulator.persistence import StateFile, StatePersistenceMiddleware
 from airflow_provider_dmjy.simulator.state import (
     TERMINAL,
     USER_ID,
@@ -334,6 +335,8 @@ class SimulatorMiddleware:
             or fault.retry_after is not None
         )
         captured: list[Message] = []
+        if fault.commit_delay_seconds > 0:
+            receive = await self._read_then_wait(receive, fault.commit_delay_seconds)
         if fault.after_commit:
 
             async def capture(message: Message) -> None:
@@ -352,6 +355,33 @@ class SimulatorMiddleware:
                 await send(message)
         else:
             await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _read_then_wait(receive: Receive, seconds: float) -> Receive:
+        """Read the whole request, wait ``seconds``, then hand the app a replay of it.
+
+        Like a server that queues work: the request is taken in at once and acted on later, even
+        when the client has given up meanwhile (uvicorn would answer a late ``receive`` with a
+        disconnect, and the work would never happen).
+        """
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        await asyncio.sleep(seconds)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
 
     @staticmethod
     async def _drop() -> None:
@@ -381,16 +411,27 @@ class SimulatorMiddleware:
 # -- the application -----------------------------------------------------------------------------------
 def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     """Build the simulator app for ``config`` (defaults as the ``dmjy-simulator`` command line)."""
-    state = SimState(config or SimulatorConfig())
+    config = config or SimulatorConfig()
+    state = SimState(config)
     sender = WebhookSender(state)
+    store = StateFile(config.state_file) if config.state_file else None
+    if store is not None:
+        store.load(state)
+        store.save(state)  # an unwritable path fails the start, not the first create
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await sender.start()
+        autosave = None if store is None else asyncio.create_task(store.autosave(state))
         try:
             yield
         finally:
             await sender.close()
+            if autosave is not None:
+                autosave.cancel()
+                await asyncio.gather(autosave, return_exceptions=True)
+            if store is not None:
+                store.save_logged(state)
 
     app = FastAPI(
         title="DMJY API simulator", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
@@ -411,6 +452,9 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_middleware(SimulatorMiddleware, state=state, fastapi_app=app)
+    if store is not None:
+        # Added last, so outermost: it sees every answer the fault layer lets out, and every drop.
+        app.add_middleware(StatePersistenceMiddleware, state=state, store=store)
 
     app.include_router(_api_router())
     app.include_router(_media_router())
@@ -689,6 +733,7 @@ def _parse_fault(body: dict[str, Any]) -> Fault:
         "after_commit": (bool,),
         "drop_connection": (bool,),
         "delay_seconds": (int, float),
+        "commit_delay_seconds": (int, float),
         "body": (str,),
         "code": (str,),
         "message": (str,),
@@ -711,6 +756,7 @@ def _parse_fault(body: dict[str, Any]) -> Fault:
         after_commit=bool(body.get("after_commit", False)),
         drop_connection=bool(body.get("drop_connection", False)),
         delay_seconds=float(body.get("delay_seconds") or 0.0),
+        commit_delay_seconds=float(body.get("commit_delay_seconds") or 0.0),
         body=body.get("body"),
         code=body.get("code"),
         message=body.get("message"),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from airflow_provider_dmjy.simulator.config import SimulatorConfig
+from airflow_provider_dmjy.simulator.persistence import StateFileError
 from airflow_provider_dmjy.simulator.server import SimulatorServer
 
 
@@ -34,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--daily-cap", type=int, default=d.daily_cap, help="creates per key per day")
     p.add_argument("--sign-query-string", action="store_true", default=d.sign_query_string)
     p.add_argument("--webhook-url", default=d.webhook_url, help="account-level URL for account.* events")
+    p.add_argument(
+        "--state-file",
+        metavar="PATH",
+        default=d.state_file,
+        help="keep videos, templates, balance and counters in this JSON file across restarts: loaded "
+        "at start when present, rewritten atomically after every change (default: off, state in memory)",
+    )
     p.add_argument(
         "--log-level", default=d.log_level, choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -60,6 +68,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         sign_query_string=args.sign_query_string,
         log_level=args.log_level,
         webhook_url=args.webhook_url,
+        state_file=args.state_file,
     )
 
 
@@ -78,7 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server.start()
+    try:
+        server.start()
+    except StateFileError as error:
+        # An unreadable state file is the user's to fix; a traceback would hide the one line that matters.
+        print(f"dmjy-simulator: error: {error}", file=sys.stderr)
+        return 2
     host = config.host if ":" not in config.host else f"[{config.host}]"
     print(f"DMJY simulator listening on http://{host}:{server.port}/api/v1", flush=True)
     try:

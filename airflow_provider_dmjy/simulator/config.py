@@ -29,7 +29,8 @@ class SimulatorConfig:
 
     ``rate_limit`` (requests per second per API key) and ``daily_cap`` (creates per key per day)
     are off when ``None``. ``webhook_url`` receives ``account.*`` events when the create that
-    triggered them had no ``callbackUrl``.
+    triggered them had no ``callbackUrl``. ``state_file`` (off when ``None``) is a JSON file that
+    keeps videos, templates, balance and counters across restarts (see ``persistence``).
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +50,7 @@ class SimulatorConfig:
     sign_query_string: bool = False
     log_level: str = "warning"
     webhook_url: str | None = None
+    state_file: str | None = None
 
     def copy(self) -> SimulatorConfig:
         """Return an independent copy (the simulator keeps the start-up one for ``/_sim/reset``)."""

@@ -23,7 +23,9 @@ class SimulatorServer:
     """A simulator served by uvicorn on a background thread.
 
     ``start()`` returns once the server accepts connections; port ``0`` picks a free port, read
-    it back from ``port``/``base_url``. Usable as a context manager::
+    it back from ``port``/``base_url``. With ``config.state_file`` set, ``stop()`` leaves the
+    state in that file and a new server started with it (on the same port, say) carries on
+    where this one stopped. Usable as a context manager::
 
         with SimulatorServer(SimulatorConfig(port=0)) as sim:
             requests.get(sim.base_url + "/account", headers=...)
@@ -67,12 +69,17 @@ class SimulatorServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.port))
         sock.set_inheritable(True)
-        self._socket = sock
         self.port = sock.getsockname()[1]
+        try:
+            # The app sees the real port (after port 0) in its /_sim/state config.
+            app = create_app(dataclasses.replace(self.config, port=self.port))
+        except BaseException:
+            sock.close()  # a refused state file must not keep the port bound
+            raise
+        self._socket = sock
         level = self.config.log_level.lower()
         uv_config = uvicorn.Config(
-            # The app sees the real port (after port 0) in its /_sim/state config.
-            create_app(dataclasses.replace(self.config, port=self.port)),
+            app,
             http=DroppableH11Protocol,
             loop="asyncio",
             lifespan="on",

@@ -16,19 +16,22 @@ Simulator decisions (the vendor's page is silent on these):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_dmjy.simulator.config import SimulatorConfig
 
 USER_ID = "user_sim"
 DEFAULT_FAILURE_MESSAGE = "Rendering failed: the product image could not be processed"
 TERMINAL = ("completed", "failed")
+#: Version of the ``--state-file`` document; a file of another format is refused, not guessed at.
+STATE_FORMAT = 1
 
 
 def iso(ts: float) -> str:
@@ -129,6 +132,7 @@ class Fault:
     after_commit: bool = False
     drop_connection: bool = False
     delay_seconds: float = 0.0
+    commit_delay_seconds: float = 0.0
     body: str | None = None
     code: str | None = None
     message: str | None = None
@@ -379,6 +383,52 @@ class SimState:
         self.templates[tpl.id] = tpl
         return tpl
 
+    # -- persistence (``--state-file``) -------------------------------------------------------------
+    def to_document(self) -> dict[str, Any]:
+        """Everything a restarted simulator needs to answer for what came before, as JSON-able data.
+
+        Configuration is not part of it (the command line decides that at every start), nor are
+        queued faults and rate-limit buckets (they belong to the moment, not to the account).
+        """
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "format": STATE_FORMAT,
+            "balance": self.balance,
+            "plan_expires_at": self.plan_expires_at,
+            "rng": [version, list(internal), gauss],
+            "tasks": [dataclasses.asdict(t) for t in self.tasks.values()],
+            "templates": [dataclasses.asdict(t) for t in self.templates.values()],
+            "charges": [[at, cost] for at, cost in self.charges],
+            "requests": dict(self.requests),
+            "daily_creates": [[key, day, count] for (key, day), count in self.daily_creates.items()],
+            "deliveries": [dataclasses.asdict(d) for d in self.deliveries],
+        }
+
+    def restore(self, document: Any) -> None:
+        """Replace the state with a :meth:`to_document` document.
+
+        Raises ``ValueError``, ``KeyError`` or ``TypeError`` on a malformed document; the state is
+        untouched in that case (everything is decoded before anything is assigned).
+        """
+        if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a simulator state document of format {STATE_FORMAT}")
+        version, internal, gauss = document["rng"]
+        rng = random.Random()
+        rng.setstate((version, tuple(internal), gauss))
+        tasks = [_from_fields(Task, item) for item in document["tasks"]]
+        templates = [_from_fields(Template, item) for item in document["templates"]]
+        deliveries = [_from_fields(Delivery, item) for item in document["deliveries"]]
+        charges = [(float(at), int(cost)) for at, cost in document["charges"]]
+        requests = {str(k): int(v) for k, v in document["requests"].items()}
+        daily = {(str(k), str(d)): int(n) for k, d, n in document["daily_creates"]}
+        balance = int(document["balance"])
+        plan_expires_at = str(document["plan_expires_at"])
+        self.balance, self.plan_expires_at, self.rng = balance, plan_expires_at, rng
+        self.tasks = {t.id: t for t in tasks}
+        self.templates = {t.id: t for t in templates}
+        self.deliveries, self.charges = deliveries, charges
+        self.requests, self.daily_creates = requests, daily
+
     # -- control view ------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The ``GET /_sim/state`` document."""
@@ -394,6 +444,18 @@ class SimState:
             "daily_creates": {f"{k} {d}": n for (k, d), n in self.daily_creates.items()},
             "config": self.config.public_dict(),
         }
+
+
+_Record = TypeVar("_Record", Task, Template, Delivery)
+
+
+def _from_fields(cls: type[_Record], data: Any) -> _Record:
+    """Rebuild a record from its ``asdict`` form; unknown keys are ignored, missing ones defaulted
+    (so a file written by an older or newer simulator still loads when the core fields are there)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a {cls.__name__} must be an object (got {type(data).__name__})")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{name: value for name, value in data.items() if name in names})
 
 
 def total_pages(total: int, limit: int) -> int:

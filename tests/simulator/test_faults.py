@@ -120,6 +120,18 @@ def test_delay(sim: SimulatorHandle, api: Api) -> None:
         api.get("/account", timeout=0.1)
 
 
+def test_commit_delay_commits_after_the_client_gave_up(sim: SimulatorHandle, api: Api) -> None:
+    sim.inject_fault(method="POST", path="/api/v1/videos", commit_delay_seconds=0.5)
+    with pytest.raises(requests.Timeout):
+        api.post("/videos", BODY, timeout=0.1)
+    # The client is gone; the server still does the work (a plain delay_seconds would not).
+    deadline = time.monotonic() + 30
+    while sim.state()["videos_created"] == 0:
+        assert time.monotonic() < deadline, "the delayed create never committed"
+        time.sleep(0.05)
+    assert list(sim.state()["videos"].values()) == ["pending"]
+
+
 def test_fault_validation(sim: SimulatorHandle) -> None:
     for body, field in [
         ({"path": "/api/v1/account"}, "method"),
