@@ -54,8 +54,20 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": ["airflow_provider_dmjy.operators.video.DmjyVideoLink"],
         "config": {
             "dmjy": {
-                "description": "The DMJY webhook receiver on the api-server.",
+                "description": "The DMJY webhook receiver on the api-server (off unless enabled).",
                 "options": {
+                    "webhooks_enabled": {
+                        "description": (
+                            "Mount the webhook receiver POST /dmjy/webhooks/<conn_id> on the api-server. "
+                            "It is outside Airflow's login (the signature with the connection's API "
+                            "secret is its only gate), so it is off unless set to True; read when the "
+                            "api-server starts."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
                     "webhook_max_body_bytes": {
                         "description": "Largest accepted webhook body, refused before parsing.",
                         "version_added": "0.1.0",

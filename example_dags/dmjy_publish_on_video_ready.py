@@ -4,7 +4,8 @@ Scheduled on the asset ``dmjy://<conn>/videos``. Its events come from either sou
 
 - **webhook** (``DMJY_EVENT_SOURCE=webhook``): the vendor calls the api-server plugin at
   ``POST /dmjy/webhooks/<conn>`` (give that URL as ``callback_url`` when creating videos); the
-  verified callback becomes the asset event within a second. Needs an api-server the vendor can reach.
+  verified callback becomes the asset event within a second. Needs an api-server the vendor can reach,
+  with the receiver enabled (``[dmjy] webhooks_enabled = True``; it is off by default).
 - **poll** (``DMJY_EVENT_SOURCE=poll``, the default): an ``AssetWatcher`` runs
   ``DmjyVideoEventTrigger`` in the triggerer, which lists finished videos every
   ``DMJY_EVENT_POLL_SECONDS`` (default 60). Works behind a firewall.

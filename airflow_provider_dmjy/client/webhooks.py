@@ -8,7 +8,8 @@ the body is re-serialised the way JavaScript would (:func:`js_stringify`) and ch
 
 Only the body is signed: the ``X-Webhook-Timestamp`` and ``X-Webhook-Event`` headers are not, so both
 the header and the body timestamps (when present) must be within the tolerance, and a header event name
-must agree with the signed one.
+must agree with the signed one. A body without its own ``timestamp`` is refused unless the caller allows
+it (``require_signed_timestamp=False``): the header alone can be refreshed by anyone replaying it.
 """
 
 from __future__ import annotations
@@ -96,13 +97,18 @@ class WebhookEvent:
     """One verified webhook delivery.
 
     ``timestamp`` is the signed body's timestamp in epoch seconds (milliseconds are converted), or the
-    header's when the body has none. ``payload`` is the whole verified body as parsed JSON.
+    header's when the body has none (``timestamp_signed`` is then false). ``payload`` is the whole
+    verified body as parsed JSON.
     """
 
     event: str
     timestamp: float
     data: dict[str, Any]
     payload: dict[str, Any] = field(repr=False)
+    #: Lowercase hex SHA-256 of exactly the bytes the signature covers (see :attr:`dedupe_key`).
+    signed_sha256: str = field(repr=False)
+    #: Whether ``timestamp`` comes from the signed body (false: from the unsigned header only).
+    timestamp_signed: bool
     #: Which bytes the signature matched: the raw body, or its ``JSON.stringify`` re-serialisation.
     signed_over: Literal["raw", "reserialized"] = "raw"
 
@@ -124,13 +130,13 @@ class WebhookEvent:
 
     @property
     def dedupe_key(self) -> str:
-        """Identifies a delivery: the event, its subject (task or user id) and the signed timestamp.
+        """Identifies a delivery by what the sender signed: ``sha256:<digest of the signed bytes>``.
 
-        A vendor retry or a replay of the same delivery has the same key.
+        A vendor retry, a replay (whatever its unsigned headers say) and a copy re-serialised by a
+        proxy all have the same key: each verifies against the same signed bytes. Nothing unsigned
+        goes into it, so a replay cannot make itself look new.
         """
-        subject = self.task_id or self.data.get("userId") or ""
-        raw_ts = self.payload.get("timestamp", self.timestamp)
-        return f"{self.event}:{subject}:{_format_timestamp(raw_ts)}"
+        return f"sha256:{self.signed_sha256}"
 
 
 def sign_webhook(secret: str | bytes, body: bytes) -> str:
@@ -145,6 +151,7 @@ def verify_webhook(
     tolerance: float = DEFAULT_TOLERANCE_SECONDS,
     *,
     now: float | None = None,
+    require_signed_timestamp: bool = True,
 ) -> WebhookEvent:
     """Verify one delivery and return its event, or raise :class:`DmjyWebhookVerificationError`.
 
@@ -158,6 +165,10 @@ def verify_webhook(
     :param tolerance: the largest accepted distance, in seconds, between the timestamp and ``now``
         (in either direction).
     :param now: the current epoch time in seconds (defaults to ``time.time()``; for tests).
+    :param require_signed_timestamp: refuse a body without its own ``timestamp``
+        (:class:`WebhookTimestampError`). With ``False`` such a body is accepted on a fresh
+        ``X-Webhook-Timestamp`` header, which is not signed: the caller must then remember the
+        deliveries it accepted (:attr:`WebhookEvent.dedupe_key`) for as long as replays matter.
     """
     if not secret:
         raise WebhookSignatureError("No API secret is configured to verify the webhook with")
@@ -169,14 +180,8 @@ def verify_webhook(
     raw_digest = hmac.new(key, raw_body, hashlib.sha256).digest()
     # The re-serialisation is computed even when the raw body matches, and both comparisons always
     # run: the response time then does not depend on how close a forged signature came.
-    if parsed is not None:
-        try:
-            reserialized = js_stringify(_parse_js(text)).encode("utf-8")
-        except (ValueError, RecursionError):
-            reserialized = raw_body
-        reserialized_digest = hmac.new(key, reserialized, hashlib.sha256).digest()
-    else:
-        reserialized_digest = raw_digest
+    reserialized = _js_reserialized(text, raw_body) if parsed is not None else raw_body
+    reserialized_digest = hmac.new(key, reserialized, hashlib.sha256).digest()
     raw_ok = hmac.compare_digest(raw_digest, provided)
     reserialized_ok = hmac.compare_digest(reserialized_digest, provided) and parsed is not None
 
@@ -195,12 +200,19 @@ def verify_webhook(
     if header_event is not None and header_event.strip() != event:
         # The header is not signed: a mismatch means someone rewrote it.
         raise WebhookSignatureError(f"{EVENT_HEADER} does not match the signed event {event!r}")
+    if body_ts is None and require_signed_timestamp:
+        raise WebhookTimestampError(
+            'The webhook body has no signed "timestamp" (the unsigned header alone cannot stop a replay)'
+        )
     timestamp = _check_timestamps(names.get(TIMESTAMP_HEADER.lower()), body_ts, tolerance, now)
+    signed_bytes = raw_body if raw_ok else reserialized
     return WebhookEvent(
         event=event,
         timestamp=timestamp,
         data=data,
         payload=parsed,
+        signed_sha256=hashlib.sha256(signed_bytes).hexdigest(),
+        timestamp_signed=body_ts is not None,
         signed_over="raw" if raw_ok else "reserialized",
     )
 
@@ -335,6 +347,14 @@ def _parse_signature(value: str | None) -> tuple[bytes, bool]:
     return bytes.fromhex(text), True
 
 
+def _js_reserialized(text: str, fallback: bytes) -> bytes:
+    """``JSON.stringify(JSON.parse(text))`` as UTF-8; ``fallback`` where JavaScript would not parse it."""
+    try:
+        return js_stringify(_parse_js(text)).encode("utf-8")
+    except (ValueError, RecursionError):
+        return fallback
+
+
 def _decode(raw_body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     """The body as text and as a JSON object (``None`` and the reason when it is neither)."""
     try:
@@ -398,9 +418,3 @@ def _check_timestamps(header: str | None, body: Any, tolerance: float, now: floa
     if not checked:
         raise WebhookTimestampError(f"No timestamp: neither {TIMESTAMP_HEADER} nor a body timestamp")
     return checked[-1]
-
-
-def _format_timestamp(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

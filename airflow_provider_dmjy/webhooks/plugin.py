@@ -1,10 +1,13 @@
 """The Airflow plugin that mounts the DMJY webhook receiver on the api-server at ``/dmjy``.
 
-Registered through the ``airflow.plugins`` entry point of this package, so installing the provider
-is enough (plugins only listed in provider info are not loaded by default). Every Airflow component
-loads plugins, but only the api-server serves this app: the FastAPI app is therefore built on its
-first request, and loading the plugin elsewhere (scheduler, workers, dag-processor) imports nothing
-heavier than this module.
+Registered through the ``airflow.plugins`` entry point of this package, but opt-in: it mounts
+nothing unless ``[dmjy] webhooks_enabled`` is true (``AIRFLOW__DMJY__WEBHOOKS_ENABLED=True``), so
+installing the provider never opens an endpoint by itself. The option is read when the api-server
+collects its plugins' apps, at its start; change it and restart the api-server.
+
+Every Airflow component loads plugins, but only the api-server serves this app: the FastAPI app is
+therefore built on its first request, and loading the plugin elsewhere (scheduler, workers,
+dag-processor) imports nothing heavier than this module and reads no configuration.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-__all__ = ["URL_PREFIX", "DmjyWebhookPlugin", "LazyReceiverApp", "receiver_app"]
+__all__ = ["URL_PREFIX", "DmjyWebhookPlugin", "LazyReceiverApp", "receiver_app", "webhooks_enabled"]
 
 URL_PREFIX = "/dmjy"
 
@@ -49,8 +52,28 @@ class LazyReceiverApp:
 receiver_app = LazyReceiverApp()
 
 
+def webhooks_enabled() -> bool:
+    """``[dmjy] webhooks_enabled`` (default ``False``): whether the api-server mounts the receiver."""
+    from airflow_provider_dmjy._compat import conf
+
+    return bool(conf.getboolean("dmjy", "webhooks_enabled", fallback=False))
+
+
 class DmjyWebhookPlugin(AirflowPlugin):
-    """Serves ``POST /dmjy/webhooks/{conn_id}`` on the Airflow 3 api-server (no Airflow login)."""
+    """Serves ``POST /dmjy/webhooks/{conn_id}`` on the Airflow 3 api-server (no Airflow login).
+
+    Only where ``[dmjy] webhooks_enabled`` is true; otherwise the plugin has no app and the
+    api-server no ``/dmjy`` route at all.
+    """
 
     name = "dmjy_webhooks"
-    fastapi_apps = [{"app": receiver_app, "url_prefix": URL_PREFIX, "name": "DMJY webhooks"}]
+
+    # A property, not the usual class attribute: Airflow reads it from the plugin instance only when
+    # the api-server collects its apps (or `airflow plugins` lists them), so the other components,
+    # which load every plugin too, never read the option.
+    @property
+    def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The receiver's mount when the receiver is enabled, else an empty list."""
+        if not webhooks_enabled():
+            return []
+        return [{"app": receiver_app, "url_prefix": URL_PREFIX, "name": "DMJY webhooks"}]

@@ -6,6 +6,13 @@ or ``dmjy://{conn_id}/account`` (``account.*``), with the verified body as the e
 
 The app is mounted outside Airflow's authentication on purpose (the vendor cannot log in): the
 signature is the only gate, so nothing is written before it and the timestamp have been checked.
+It is mounted only where ``[dmjy] webhooks_enabled`` is true (see :mod:`.plugin`).
+
+A delivery is identified by the SHA-256 of the bytes its signature covers
+(:attr:`~airflow_provider_dmjy.client.webhooks.WebhookEvent.dedupe_key`), never by an unsigned
+header. A body must carry its own (signed) ``timestamp``; a connection whose sender omits it can opt
+in with the extra ``webhook_allow_unsigned_timestamp: true``, and its deliveries are then compared
+with every event the asset still has, not only the recent ones.
 
 =============================  ======  ===============================================
 outcome                        status  asset events created
@@ -17,6 +24,7 @@ authentic, unknown event type  202     none (``"status": "ignored"``)
 not a ``dmjy`` connection      404     none
 body over the size limit       413     none (refused before it is read to the end)
 bad signature or timestamp     401     none
+no ``timestamp`` in the body   401     none (unless the connection opts in)
 authentic but not an event     400     none
 =============================  ======  ===============================================
 """
@@ -43,12 +51,24 @@ from airflow_provider_dmjy.client.webhooks import (
 from airflow_provider_dmjy.exceptions import DmjyWebhookVerificationError
 from airflow_provider_dmjy.webhooks import DEFAULT_MAX_BODY_BYTES, asset_uri_for_event
 
-__all__ = ["DEDUPE_FIELD", "RecordResult", "connection_secret", "create_app", "record_asset_event"]
+__all__ = [
+    "ALLOW_UNSIGNED_TIMESTAMP_EXTRA",
+    "DEDUPE_FIELD",
+    "RecordResult",
+    "WebhookConnection",
+    "create_app",
+    "record_asset_event",
+    "webhook_connection",
+]
 
 log = logging.getLogger(__name__)
 
 #: The key of ``extra`` that carries our bookkeeping next to the vendor's payload.
 DEDUPE_FIELD = "dmjy"
+#: The connection extra that lets bodies without a signed ``timestamp`` in (off unless true).
+ALLOW_UNSIGNED_TIMESTAMP_EXTRA = "webhook_allow_unsigned_timestamp"
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
 #: Airflow connection ids are short identifiers; anything else cannot be ours (404, no lookup).
 _CONN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 #: Slack added to the replay window for clock differences between api-server workers and the DB.
@@ -67,8 +87,17 @@ class RecordResult:
     assets: int = 0
 
 
-def connection_secret(conn_id: str) -> str | None:
-    """The API secret of ``dmjy`` connection ``conn_id``; ``None`` when there is no such connection.
+@dataclass(frozen=True)
+class WebhookConnection:
+    """What the receiver needs from a ``dmjy`` connection."""
+
+    secret: str = field(repr=False)
+    #: The extra ``webhook_allow_unsigned_timestamp``: accept bodies without a signed timestamp.
+    allow_unsigned_timestamp: bool = False
+
+
+def webhook_connection(conn_id: str) -> WebhookConnection | None:
+    """The webhook settings of ``dmjy`` connection ``conn_id``; ``None`` when there is no such connection.
 
     A connection of another type counts as missing: its password must never become a webhook key.
     Blocking (secrets backends, the database): call it from a thread.
@@ -83,25 +112,46 @@ def connection_secret(conn_id: str) -> str | None:
         return None
     if conn.conn_type != "dmjy" or not conn.password:
         return None
-    return str(conn.password)
+    return WebhookConnection(
+        secret=str(conn.password),
+        allow_unsigned_timestamp=_allows_unsigned_timestamp(conn_id, conn.extra_dejson),
+    )
+
+
+def _allows_unsigned_timestamp(conn_id: str, extra: dict[str, Any]) -> bool:
+    """The opt-in extra as a boolean; anything but a clear yes keeps the stricter default."""
+    value = extra.get(ALLOW_UNSIGNED_TIMESTAMP_EXTRA)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text not in _TRUE | _FALSE:
+        log.warning(
+            "Connection %s: extra %s must be true or false (got %r); treated as false",
+            conn_id,
+            ALLOW_UNSIGNED_TIMESTAMP_EXTRA,
+            value,
+        )
+    return text in _TRUE
 
 
 def record_asset_event(
-    uri: str, extra: dict[str, Any], dedupe_key: str, window_seconds: float
+    uri: str, extra: dict[str, Any], dedupe_key: str, window_seconds: float | None
 ) -> RecordResult:
     """Create one asset event per active asset with ``uri``, unless ``dedupe_key`` is already there.
 
     Replay protection lives in the database, so it holds across api-server workers: the asset rows
-    are locked (``SELECT ... FOR UPDATE`` where the database supports it) and the asset's events of
-    the last ``window_seconds`` are searched for the key. A delivery older than the verification
-    tolerance is refused before this point, so a window of twice the tolerance covers every replay
-    that could still pass. Blocking: call it from a thread.
+    are locked (``SELECT ... FOR UPDATE`` where the database supports it; SQLite has no row locks)
+    and the asset's events of the last ``window_seconds`` are searched for the key. A delivery whose
+    signed timestamp is older than the verification tolerance is refused before this point, so a
+    window of twice the tolerance covers every replay that could still pass. ``None`` searches every
+    event the asset still has: for deliveries without a signed timestamp, which could be replayed at
+    any time. Blocking: call it from a thread.
     """
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from airflow.utils.sqlalchemy import with_row_locks
-    from sqlalchemy import select
+    from sqlalchemy import Select, select
 
     result = RecordResult()
     with create_session() as session:
@@ -109,17 +159,17 @@ def record_asset_event(
         # key_share=False: FOR UPDATE, so that two workers with the same delivery queue up here.
         locked = with_row_locks(query, session=session, key_share=False)  # type: ignore[arg-type]
         models = session.scalars(locked).all()
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
         for model in models:
             if model.active is None:  # no DAG declares it any more
                 continue
             result.assets += 1
-            recent: Sequence[Any] = session.scalars(
-                select(AssetEvent.extra).where(
-                    AssetEvent.asset_id == model.id,
+            previous_events: Select[Any] = select(AssetEvent.extra).where(AssetEvent.asset_id == model.id)
+            if window_seconds is not None:
+                cutoff = datetime.now(timezone.utc) - timedelta(seconds=window_seconds)
+                previous_events = previous_events.where(
                     AssetEvent.timestamp >= cutoff,  # type: ignore[arg-type]  # untyped column on 3.1
                 )
-            ).all()
+            recent: Sequence[Any] = session.scalars(previous_events).all()
             if any(_dedupe_key_of(previous) == dedupe_key for previous in recent):
                 result.duplicates += 1
                 continue
@@ -209,11 +259,17 @@ def create_app(
         except _BodyTooLarge:
             log.warning("DMJY webhook for %s refused: body over %d bytes", conn_id, limit)
             return _reply(413, error=f"Body larger than {limit} bytes")
-        secret = await run_in_threadpool(connection_secret, conn_id)
-        if secret is None:
+        connection = await run_in_threadpool(webhook_connection, conn_id)
+        if connection is None:
             return _reply(404, error="Unknown connection")
         try:
-            event = verify_webhook(body, request.headers, secret, window)
+            event = verify_webhook(
+                body,
+                request.headers,
+                connection.secret,
+                window,
+                require_signed_timestamp=not connection.allow_unsigned_timestamp,
+            )
         except WebhookPayloadError as error:
             log.warning("DMJY webhook for %s refused (400): %s", conn_id, error)
             return _reply(400, error=str(error))
@@ -230,7 +286,8 @@ def create_app(
             uri,
             asset_event_extra(conn_id, event),
             event.dedupe_key,
-            2 * window + _WINDOW_SLACK_SECONDS,
+            # Without a signed timestamp nothing bounds when a replay may come: search everything.
+            2 * window + _WINDOW_SLACK_SECONDS if event.timestamp_signed else None,
         )
         if result.created:
             status, code = "created", 200

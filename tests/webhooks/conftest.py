@@ -19,6 +19,14 @@ from airflow_provider_dmjy.webhooks import account_asset_uri, sign_webhook, vide
 VECTORS_PATH = Path(__file__).parents[1] / "fixtures" / "webhook_vectors.json"
 CONN_ID = "dmjy_default"
 SECRET = "sim_secret"
+#: The receiver is opt-in: ``[dmjy] webhooks_enabled``.
+ENABLED_ENV = "AIRFLOW__DMJY__WEBHOOKS_ENABLED"
+
+
+@pytest.fixture(autouse=True)
+def webhooks_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every webhook test runs with the receiver enabled, as a deployment that uses it must be."""
+    monkeypatch.setenv(ENABLED_ENV, "True")
 
 
 @pytest.fixture(scope="session")
@@ -44,22 +52,66 @@ def signed_delivery(
     }
 
 
-@pytest.fixture
-def webhook_conn(monkeypatch: pytest.MonkeyPatch) -> str:
-    """``dmjy_default`` as a ``dmjy`` connection with the simulator's default secret (no server needed)."""
+def delivery_without_timestamp(
+    event: str, data: dict[str, Any], *, header_timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """A signed body with no ``timestamp`` of its own, sent with a fresh (unsigned) header timestamp."""
+    raw = json.dumps({"event": event, "data": data}, separators=(",", ":"), ensure_ascii=False).encode()
+    ts = int(time.time()) if header_timestamp is None else header_timestamp
+    return raw, {
+        "Content-Type": "application/json",
+        "X-Webhook-Signature": sign_webhook(SECRET, raw),
+        "X-Webhook-Event": event,
+        "X-Webhook-Timestamp": str(ts),
+    }
+
+
+def set_webhook_conn(monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
+    """``dmjy_default`` as a ``dmjy`` connection with the simulator's secret and these extras."""
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}",
         json.dumps(
-            {"conn_type": "dmjy", "login": "mk_sim_key", "password": SECRET, "host": "http://127.0.0.1:9"}
+            {
+                "conn_type": "dmjy",
+                "login": "mk_sim_key",
+                "password": SECRET,
+                "host": "http://127.0.0.1:9",
+                "extra": extra,
+            }
         ),
     )
+
+
+def age_asset_events(uri: str, days: float) -> None:
+    """Make every event recorded on ``uri`` look ``days`` older (a replay that comes much later)."""
+    from datetime import timedelta
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.uri == uri)
+        ).all()
+        for event in events:  # in Python: date arithmetic in SQL differs per database
+            event.timestamp = event.timestamp - timedelta(days=days)
+
+
+@pytest.fixture
+def webhook_conn(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``dmjy_default`` as a ``dmjy`` connection with the simulator's default secret (no server needed)."""
+    set_webhook_conn(monkeypatch)
     monkeypatch.setenv(
         "AIRFLOW_CONN_NOT_DMJY", json.dumps({"conn_type": "http", "login": "x", "password": SECRET})
     )
     return CONN_ID
 
 
-def _reset_assets(uris: list[str]) -> None:
+def reset_assets(uris: list[str]) -> None:
+    """These assets active in the DB with no events (the assets a DAG scheduled on them declares)."""
     from airflow.models.asset import AssetActive, AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import delete, select
@@ -82,7 +134,7 @@ def _reset_assets(uris: list[str]) -> None:
 def dmjy_assets(airflow_db: None) -> dict[str, str]:
     """The videos and account assets of ``dmjy_default``, active in the DB and with no events."""
     uris = {"videos": videos_asset_uri(CONN_ID), "account": account_asset_uri(CONN_ID)}
-    _reset_assets(list(uris.values()))
+    reset_assets(list(uris.values()))
     return uris
 
 
@@ -117,21 +169,31 @@ def entry_point_installed() -> bool:
     return any(ep.name == "dmjy_webhooks" for ep in entry_points(group="airflow.plugins"))
 
 
+def mount_plugin_apps(plugin: Any) -> Any:
+    """A FastAPI app with the plugin's apps mounted as ``airflow.api_fastapi.app.init_plugins`` does."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    for sub in plugin.fastapi_apps:
+        app.mount(sub["url_prefix"], sub["app"])
+    return app
+
+
 def _api_server_app() -> Any:
     """What serves ``/dmjy`` in production: Airflow's api-server app, which mounts the plugin found
     through the entry point; without the package installed (a PYTHONPATH checkout), the plugin's apps
-    mounted exactly as ``airflow.api_fastapi.app.init_plugins`` does."""
+    mounted the same way. The receiver must be enabled when this runs (the api-server's start)."""
     if entry_point_installed():
         from airflow.api_fastapi.app import create_app
 
-        return create_app()
-    from fastapi import FastAPI
+        app = create_app()
+    else:
+        from airflow_provider_dmjy.webhooks.plugin import DmjyWebhookPlugin
 
-    from airflow_provider_dmjy.webhooks.plugin import DmjyWebhookPlugin
-
-    app = FastAPI()
-    for sub in DmjyWebhookPlugin.fastapi_apps:
-        app.mount(sub["url_prefix"], sub["app"])
+        app = mount_plugin_apps(DmjyWebhookPlugin())
+    if not any(getattr(route, "path", None) == "/dmjy" for route in app.routes):
+        # Airflow caches the plugins' apps per process: something collected them while disabled.
+        raise RuntimeError("The api-server app has no /dmjy mount: were its apps collected while disabled?")
     return app
 
 
@@ -160,7 +222,10 @@ class _Server:
 @pytest.fixture(scope="session")
 def api_server(airflow_db: None) -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of an api-server (see :func:`_api_server_app`) serving ``/dmjy``."""
-    with _Server(_api_server_app()) as server:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENABLED_ENV, "True")
+        app = _api_server_app()
+    with _Server(app) as server:
         yield f"http://127.0.0.1:{server.port}"
 
 

@@ -12,7 +12,14 @@ from fastapi.testclient import TestClient
 from airflow_provider_dmjy.webhooks import event_payload
 from airflow_provider_dmjy.webhooks.receiver import create_app
 
-from .conftest import CONN_ID, asset_events, signed_delivery
+from .conftest import (
+    CONN_ID,
+    age_asset_events,
+    asset_events,
+    delivery_without_timestamp,
+    set_webhook_conn,
+    signed_delivery,
+)
 
 URL = f"/webhooks/{CONN_ID}"
 COMPLETED = {
@@ -63,6 +70,64 @@ def test_replay_creates_no_second_event(client: TestClient, dmjy_assets: dict[st
     later, later_headers = signed_delivery("task.completed", COMPLETED, timestamp=int(time.time()) + 1)
     assert client.post(URL, content=later, headers=later_headers).json()["status"] == "created"
     assert len(asset_events(dmjy_assets["videos"])) == 2
+
+
+def test_replay_with_a_fresh_header_timestamp_is_a_duplicate(
+    client: TestClient, dmjy_assets: dict[str, str]
+) -> None:
+    """Only the signed bytes identify a delivery: a new X-Webhook-Timestamp does not make it new."""
+    now = int(time.time())
+    raw, headers = signed_delivery("task.completed", COMPLETED, timestamp=now)
+    assert client.post(URL, content=raw, headers=headers).json()["status"] == "created"
+    for fresh in (now + 1, now + 120):
+        headers["X-Webhook-Timestamp"] = str(fresh)
+        assert client.post(URL, content=raw, headers=headers).json()["status"] == "duplicate"
+    assert len(asset_events(dmjy_assets["videos"])) == 1
+
+
+def test_different_signed_bodies_in_the_same_second_are_two_events(
+    client: TestClient, dmjy_assets: dict[str, str]
+) -> None:
+    """Same event, same user, same second, different balance: two deliveries, not a replay."""
+    now = int(time.time())
+    for balance in (800, 700):
+        data = {"userId": "user_xyz", "currentBalance": balance, "threshold": 1000}
+        raw, headers = signed_delivery("account.low_balance", data, timestamp=now)
+        assert client.post(URL, content=raw, headers=headers).json()["status"] == "created"
+    assert [e["data"]["currentBalance"] for e in asset_events(dmjy_assets["account"])] == [800, 700]
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, {"webhook_allow_unsigned_timestamp": False}, {"webhook_allow_unsigned_timestamp": "maybe"}]
+)
+def test_a_body_without_a_signed_timestamp_is_refused(
+    client: TestClient, dmjy_assets: dict[str, str], monkeypatch: pytest.MonkeyPatch, extra: dict[str, object]
+) -> None:
+    set_webhook_conn(monkeypatch, **extra)
+    raw, headers = delivery_without_timestamp("task.completed", COMPLETED)
+    response = client.post(URL, content=raw, headers=headers)
+    assert response.status_code == 401 and 'no signed "timestamp"' in response.json()["error"]
+    assert asset_events(dmjy_assets["videos"]) == []
+
+
+@pytest.mark.parametrize("allow", [True, "true", " Yes "])
+def test_an_opted_in_connection_deduplicates_unsigned_timestamps_by_digest(
+    client: TestClient, dmjy_assets: dict[str, str], monkeypatch: pytest.MonkeyPatch, allow: object
+) -> None:
+    set_webhook_conn(monkeypatch, webhook_allow_unsigned_timestamp=allow)
+    raw, headers = delivery_without_timestamp("task.completed", COMPLETED)
+    assert client.post(URL, content=raw, headers=headers).json()["status"] == "created"
+    # Nothing signed bounds when a replay may come: a day later, with a fresh header, still the same.
+    age_asset_events(dmjy_assets["videos"], days=1)
+    _, fresh_headers = delivery_without_timestamp("task.completed", COMPLETED)
+    again = client.post(URL, content=raw, headers=fresh_headers)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    # The header is still checked: it is the only clock such a delivery has.
+    _, stale = delivery_without_timestamp(
+        "task.completed", COMPLETED, header_timestamp=int(time.time()) - 3600
+    )
+    assert client.post(URL, content=raw, headers=stale).status_code == 401
+    assert len(asset_events(dmjy_assets["videos"])) == 1
 
 
 def test_replay_protection_is_in_the_database(webhook_conn: str, dmjy_assets: dict[str, str]) -> None:

@@ -82,6 +82,8 @@ def test_whitespace_reformatting_verifies_through_the_fallback(
     assume(reformatted.encode() != raw)
     result = verify_webhook(reformatted.encode("utf-8"), headers, SECRET, now=NOW)
     assert result.signed_over == "reserialized"
+    # A proxy's copy is the same delivery: a replay deduplicated by the key stays a replay.
+    assert result.dedupe_key == verify_webhook(raw, headers, SECRET, now=NOW).dedupe_key
 
 
 def mutations(body: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:

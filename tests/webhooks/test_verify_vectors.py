@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 from typing import Any
@@ -41,6 +42,10 @@ def test_delivery_vector(case: dict[str, Any]) -> None:
         assert event.payload == json.loads(case["body"])
         assert event.data == event.payload["data"]
         assert abs(event.timestamp - case["now"]) < 300
+        # The delivery's identity is the digest of exactly what the signature covers.
+        signed = body if event.signed_over == "raw" else js_stringify(_parse_js(case["body"])).encode()
+        assert event.dedupe_key == "sha256:" + hashlib.sha256(signed).hexdigest()
+        assert event.timestamp_signed
     else:
         with pytest.raises(ERRORS[case["expect"]]) as caught:
             verify_webhook(body, case["headers"], case["secret"], now=case["now"])
@@ -110,7 +115,31 @@ def test_headers_are_case_insensitive_and_accept_pairs() -> None:
     lowered = [(k.lower(), v) for k, v in case["headers"].items()]
     event = verify_webhook(case["body"].encode(), lowered, case["secret"], now=case["now"])
     assert event.task_id == "task_abc123" and event.is_task_event and not event.is_account_event
-    assert event.dedupe_key == f"task.completed:task_abc123:{case['now']}"
+    assert event.dedupe_key == "sha256:" + hashlib.sha256(case["body"].encode()).hexdigest()
+
+
+def _unsigned_timestamp_delivery(header_ts: int) -> tuple[bytes, dict[str, str]]:
+    body = b'{"event":"task.completed","data":{"taskId":"task_no_ts"}}'
+    return body, {"X-Webhook-Signature": sign_webhook("s3cret", body), "X-Webhook-Timestamp": str(header_ts)}
+
+
+def test_a_body_without_a_signed_timestamp_is_refused() -> None:
+    body, headers = _unsigned_timestamp_delivery(1_704_067_200)
+    with pytest.raises(WebhookTimestampError, match='no signed "timestamp"'):
+        verify_webhook(body, headers, "s3cret", now=1_704_067_200)
+
+
+def test_an_unsigned_timestamp_when_allowed_keeps_the_key_of_the_signed_bytes() -> None:
+    """Allowed, the header is checked (it is all there is) but never part of the delivery's key."""
+    keys = set()
+    for header_ts in (1_704_067_200, 1_704_067_260, 1_704_999_999):
+        body, headers = _unsigned_timestamp_delivery(header_ts)
+        event = verify_webhook(body, headers, "s3cret", now=header_ts, require_signed_timestamp=False)
+        assert not event.timestamp_signed and event.timestamp == header_ts
+        keys.add(event.dedupe_key)
+    assert keys == {"sha256:" + hashlib.sha256(body).hexdigest()}
+    with pytest.raises(WebhookTimestampError, match="header timestamp"):
+        verify_webhook(body, headers, "s3cret", now=1_704_067_200, require_signed_timestamp=False)
 
 
 def test_tolerance_is_configurable() -> None:
