@@ -4,6 +4,10 @@ A triggerer runs thousands of waits in one event loop. Opening an HTTP session p
 several times the CPU of a request on a warm pooled session (DESIGN.md), so :class:`SharedSessions`
 hands every client of the same connection in the same loop one ``ClientSession`` and closes it
 when the last user leaves.
+
+As in the sync client, API calls never follow redirects, read at most ``MAX_RESPONSE_BYTES`` (plus
+one byte) of a body, and end at a total deadline (aiohttp's ``ClientTimeout(total=...)`` covers
+connecting, sending and reading the whole body).
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ import aiohttp
 from yarl import URL
 
 from airflow_provider_dmjy.client import calls
-from airflow_provider_dmjy.client.calls import Call
+from airflow_provider_dmjy.client.calls import PAGE_SIZE, USER_AGENT, Call, PageWalker
 from airflow_provider_dmjy.client.config import ClientConfig
+from airflow_provider_dmjy.client.responses import MAX_RESPONSE_BYTES
 from airflow_provider_dmjy.client.retry import CallRetry
 from airflow_provider_dmjy.client.signing import SkewClock, auth_headers
-from airflow_provider_dmjy.client.sync_client import PAGE_SIZE, USER_AGENT
 
 __all__ = ["DmjyAsyncClient", "SharedSessions", "shared_sessions"]
 
@@ -98,11 +102,15 @@ class DmjyAsyncClient:
                 json=call.json,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                allow_redirects=False,  # a redirect would take the key and signature elsewhere
             ) as response:
-                body = await response.read()
+                body = await _read_capped(response)
                 status, response_headers = response.status, response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            message = f"{type(exc).__name__}: could not complete the request"
+            if isinstance(exc, asyncio.TimeoutError):
+                message = f"no complete answer within the {self.config.timeout:g} s deadline"
+            else:
+                message = f"{type(exc).__name__}: could not complete the request"
             raise policy.transport_failure(message, not _never_reached_server(exc), sent_at) from exc
         self.clock.observe_date_header(response_headers.get("Date"))
         log.debug(
@@ -126,19 +134,37 @@ class DmjyAsyncClient:
         """One page of video tasks, newest first."""
         return await self.send(calls.list_videos(page, limit, status))
 
-    async def iter_videos(self, status: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every video task, all pages, each once."""
-        seen: set[str] = set()
-        page = 1
-        while True:
-            items, more = calls.page_items(await self.list_videos(page, PAGE_SIZE, status), "tasks")
-            for item in items:
-                if item.get("id") not in seen:
-                    seen.add(str(item.get("id")))
-                    yield item
-            if not more:
-                return
-            page += 1
+    async def iter_videos(
+        self, status: str | None = None, *, max_pages: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every video task (newest first), each once, reading at most ``max_pages`` pages.
+
+        The same walk as the sync client's (:class:`~airflow_provider_dmjy.client.calls.PageWalker`).
+        """
+        walker = PageWalker("tasks", max_pages)
+        while (page := walker.next_page) is not None:
+            for item in walker.take(await self.send(calls.list_videos(page, PAGE_SIZE, status))):
+                yield item
+        if walker.capped:
+            log.log(
+                logging.WARNING if max_pages is None else logging.INFO,
+                "DMJY tasks: stopped after %d pages (the cap) although the server announced more",
+                walker.pages_read,
+            )
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """The body, or its first ``MAX_RESPONSE_BYTES + 1`` bytes (parse_body then refuses it)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_RESPONSE_BYTES:
+        chunk = await response.content.read(MAX_RESPONSE_BYTES + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    response.close()  # the rest stays unread: this connection cannot be reused
+    return b"".join(chunks)
 
 
 def new_session() -> aiohttp.ClientSession:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from airflow_provider_dmjy.client import validation as v
+from airflow_provider_dmjy.exceptions import DmjyValidationError
 
-__all__ = ["Call"]
+__all__ = ["MAX_PAGES", "PAGE_SIZE", "USER_AGENT", "Call", "PageWalker"]
+
+#: The ``User-Agent`` of every API call.
+USER_AGENT = "airflow-provider-dmjy"
+#: Items asked for per list request by the ``iter_*`` methods (the vendor's maximum).
+PAGE_SIZE = v.MAX_PAGE_SIZE
+#: Pages one ``iter_*`` walk reads at most unless the caller passes ``max_pages`` (100,000 items).
+MAX_PAGES = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +60,7 @@ def delete_video(video_id: str) -> Call:
 def list_templates(page: int = 1, limit: int = 20, user_id: str | None = None) -> Call:
     params: dict[str, Any] = v.check_page(page, limit)
     if user_id is not None:
-        params["userId"] = v.check_resource_id("user_id", user_id)
+        params["userId"] = v.check_user_id(user_id)
     return Call("GET", "/templates", params=params)
 
 
@@ -63,10 +72,59 @@ def delete_template(template_id: str) -> Call:
     return Call("DELETE", v.resource_path("templates", "template_id", template_id))
 
 
-def page_items(data: dict[str, Any], key: str) -> tuple[list[dict[str, Any]], bool]:
-    """The items of one list page and whether another page follows."""
-    items = data.get(key) or []
-    pagination = data.get("pagination") or {}
-    page = int(pagination.get("page") or 1)
-    total_pages = int(pagination.get("totalPages") or 0)
-    return list(items), bool(items) and page < total_pages
+class PageWalker:
+    """The paging rules of every ``iter_*`` method, in one place (the clients only fetch the pages).
+
+    Pages are counted by the client; the server's ``page`` echo is never trusted. The walk ends at
+    the first page that brings no new id (an empty page, or a server that ignores ``page``), at the
+    last page the server announces (``pagination.totalPages``), or after ``max_pages`` pages
+    (default :data:`MAX_PAGES`), whichever comes first. Each id is handed out once; items without a
+    string ``id`` are skipped, since nothing could address them. Usage::
+
+        walker = PageWalker("tasks", max_pages)
+        while (page := walker.next_page) is not None:
+            yield from walker.take(send(list_videos(page, PAGE_SIZE)))
+    """
+
+    def __init__(self, key: str, max_pages: int | None = None) -> None:
+        if max_pages is not None and (
+            isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1
+        ):
+            raise DmjyValidationError("max_pages", max_pages, "must be a whole number of pages, 1 or more")
+        self.key = key
+        self.max_pages = MAX_PAGES if max_pages is None else max_pages
+        self.pages_read = 0
+        #: The walk stopped at ``max_pages`` while the server announced more pages.
+        self.capped = False
+        self._seen: set[str] = set()
+        self._done = False
+
+    @property
+    def next_page(self) -> int | None:
+        """The page number to fetch next, or None when the walk is over."""
+        return None if self._done else self.pages_read + 1
+
+    def take(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The items of the page just fetched that were not seen before; decides whether to go on."""
+        self.pages_read += 1
+        items = data.get(self.key)
+        new: list[dict[str, Any]] = []
+        for item in items if isinstance(items, list) else ():
+            item_id = item.get("id") if isinstance(item, dict) else None
+            if isinstance(item_id, str) and item_id not in self._seen:
+                self._seen.add(item_id)
+                new.append(item)
+        total_pages = _total_pages(data.get("pagination"))
+        if not new or (total_pages is not None and self.pages_read >= total_pages):
+            self._done = True
+        elif self.pages_read >= self.max_pages:
+            self._done = self.capped = True
+        return new
+
+
+def _total_pages(pagination: Any) -> float | None:
+    """The announced page count, or None when missing or unreadable (the walk then relies on ids)."""
+    total = pagination.get("totalPages") if isinstance(pagination, dict) else None
+    if isinstance(total, bool) or not isinstance(total, (int, float)) or math.isnan(total):
+        return None
+    return total

@@ -1,4 +1,10 @@
-"""Reading the vendor's answers: the success envelope, the (undocumented) error envelopes, Retry-After."""
+"""Reading the vendor's answers: the success envelope, the (undocumented) error envelopes, Retry-After.
+
+Everything here is bounded, whatever the server sends: a body above :data:`MAX_RESPONSE_BYTES` is
+refused (the transports read at most one byte more), an error body is parsed only in its first
+:data:`ERROR_PARSE_BYTES`, and a vendor message is shortened, so that no answer can make a parse
+(on a triggerer's event loop, say) take long or an error message grow large.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_dmjy.exceptions import (
     DmjyApiError,
@@ -19,10 +26,27 @@ from airflow_provider_dmjy.exceptions import (
     DmjyNotFoundError,
     DmjyPermissionError,
     DmjyRateLimitError,
+    DmjyRedirectError,
     DmjyServerError,
 )
 
-__all__ = ["error_from_response", "is_timestamp_error", "parse_body", "parse_retry_after"]
+__all__ = [
+    "ERROR_PARSE_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "error_from_response",
+    "is_timestamp_error",
+    "parse_body",
+    "parse_retry_after",
+]
+
+#: Largest API response body accepted (4 MiB; a full list page of 100 videos is about 100 KiB).
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: An error body is decoded as JSON only up to this size; beyond, only its start is quoted.
+ERROR_PARSE_BYTES = 64 * 1024
+#: How much of a non-JSON body is scanned for the quoted snippet.
+_SNIPPET_SCAN_BYTES = 4096
+_MAX_MESSAGE_CHARS = 500
+_HOST = re.compile(r"[A-Za-z0-9._:\[\]-]{1,260}")
 
 _DAILY_CAP = re.compile(r"daily|per day|每日|每天|当日|上限", re.IGNORECASE)
 _TIMESTAMP = re.compile(r"timestamp|expired|时间戳|过期", re.IGNORECASE)
@@ -41,20 +65,51 @@ def parse_retry_after(value: str | None) -> float | None:
         pass
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
 def _decode(body: bytes) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deeply nested JSON
         return None
 
 
 def _snippet(body: bytes) -> str:
-    text = _SPACES.sub(" ", _TAGS.sub(" ", body.decode("utf-8", "replace"))).strip()
-    return (text[:160] + "...") if len(text) > 160 else (text or "empty body")
+    head = body[:_SNIPPET_SCAN_BYTES]
+    text = _SPACES.sub(" ", _TAGS.sub(" ", head.decode("utf-8", "replace"))).strip()
+    if len(text) > 160 or len(body) > len(head):
+        return text[:160] + "..."
+    return text or "empty body"
+
+
+def _text(value: Any, default: str) -> str:
+    """A vendor-supplied code or message as bounded text (a nested JSON value is not quoted)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, (dict, list)):
+        return f"{default} (a JSON {'object' if isinstance(value, dict) else 'array'})"
+    text = str(value)
+    return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "..."
+
+
+def _code(value: Any) -> str | None:
+    return None if value is None else _text(value, "")[:100] or None
+
+
+def _location_host(location: str | None) -> str | None:
+    """``host[:port]`` of a ``Location`` header: never its path, query or user info."""
+    if not location:
+        return None
+    try:
+        parts = urlsplit(location.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or not _HOST.fullmatch(host):
+        return None
+    return f"{host}:{port}" if port is not None else host
 
 
 def _error_fields(payload: Any, body: bytes) -> tuple[str | None, str]:
@@ -63,21 +118,30 @@ def _error_fields(payload: Any, body: bytes) -> tuple[str | None, str]:
         return None, f"non-JSON response: {_snippet(body)}"
     error = payload.get("error")
     if isinstance(error, dict):
-        code = error.get("code")
         message = error.get("message") or payload.get("message")
-        return (str(code) if code is not None else None), str(message or "no message")
-    if isinstance(error, str):
-        return (str(payload["code"]) if payload.get("code") else None), error
-    code = payload.get("code")
-    return (str(code) if code is not None else None), str(payload.get("message") or "no message")
+        return _code(error.get("code")), _text(message, "no message")
+    if isinstance(error, str) and error:
+        return _code(payload.get("code") or None), _text(error, "no message")
+    return _code(payload.get("code")), _text(payload.get("message"), "no message")
 
 
 def error_from_response(
     status: int, headers: Mapping[str, str], body: bytes, method: str, path: str
 ) -> DmjyApiError:
     """The typed error for an error answer (an error status, or 2xx with ``"success": false``)."""
-    code, message = _error_fields(_decode(body), body)
-    kwargs: dict[str, Any] = {"status": status, "code": code, "method": method, "path": path}
+    kwargs: dict[str, Any] = {"status": status, "method": method, "path": path}
+    if 300 <= status < 400:
+        host = _location_host(headers.get("Location"))
+        where = f"a redirect to {host}" if host else "a redirect (no readable Location host)"
+        return DmjyRedirectError(
+            f"the API answered with {where}; API calls never follow redirects, so the credentials "
+            "stay with the configured host (check the connection's Base URL)",
+            location_host=host,
+            **kwargs,
+        )
+    payload = _decode(body) if len(body) <= ERROR_PARSE_BYTES else None
+    code, message = _error_fields(payload, body)
+    kwargs["code"] = code
     if (code or "").upper() == "INSUFFICIENT_BALANCE" or status == 402:
         return DmjyInsufficientBalanceError(message, **kwargs)
     if status == 429:
@@ -103,6 +167,14 @@ def parse_body(
     """The envelope's ``data`` (``{}`` when a success carries none), or raise the typed error."""
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body, method, path)
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise DmjyInvalidResponseError(
+            f"the response body is larger than the {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB limit "
+            "for API answers; refused without reading the rest",
+            status=status,
+            method=method,
+            path=path,
+        )
     payload = _decode(body)
     if not isinstance(payload, dict) or "success" not in payload:
         raise DmjyInvalidResponseError(

@@ -41,13 +41,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
 from airflow_provider_dmjy.exceptions import DmjyError
 from airflow_provider_dmjy.hooks.dmjy import DmjyAsyncHook
 
 __all__ = ["DmjyVideoEventTrigger", "VideoCursor"]
 
 TERMINAL_STATUSES = ("completed", "failed")
-_PAGE_SIZE = 100
 _MAX_BACKOFF_SECONDS = 300.0
 _CURSOR_KEY_PREFIX = "dmjy_video_event_cursor"
 
@@ -349,19 +349,18 @@ async def _poll_batches(
 
 
 async def _scan(hook: DmjyAsyncHook, status: str | None, created_after: float) -> list[dict[str, Any]]:
-    """Finished videos created after ``created_after``, paging newest first until older ones."""
+    """Finished videos created after ``created_after``, paging newest first until older ones.
+
+    The client's page walk (own page counter, each id once, a page cap) ends the scan whatever the
+    server claims about its pages.
+    """
     found: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        data = await hook.list_videos(page=page, limit=_PAGE_SIZE, status=status)
-        tasks = data.get("tasks") or []
-        for video in tasks:
+    walker = PageWalker("tasks")
+    while (page := walker.next_page) is not None:
+        for video in walker.take(await hook.list_videos(page=page, limit=PAGE_SIZE, status=status)):
             created = _epoch(video.get("createdAt"))
             if created is not None and created < created_after:
                 return found
             if video.get("status") in TERMINAL_STATUSES:
                 found.append(video)
-        total_pages = int((data.get("pagination") or {}).get("totalPages") or 0)
-        if not tasks or page >= total_pages:
-            return found
-        page += 1
+    return found
