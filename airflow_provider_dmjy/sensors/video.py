@@ -11,9 +11,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_dmjy._compat import AirflowFailException, AirflowSkipException, conf
-from airflow_provider_dmjy.exceptions import DmjyError, DmjyVideoFailedError
+from airflow_provider_dmjy.exceptions import DmjyError, DmjyValidationError, DmjyVideoFailedError
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook, as_airflow_error
-from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+from airflow_provider_dmjy.utils.polling import (
+    DEFAULT_POLL_INTERVAL,
+    MAX_POLL_INTERVAL_LIMIT,
+    MAX_WAIT_SECONDS,
+    PollSchedule,
+    check_poll_intervals,
+    check_seconds,
+)
 
 try:  # Airflow >= 3.2 (Task SDK exceptions)
     from airflow.sdk.exceptions import AirflowSensorTimeout  # type: ignore[attr-defined]
@@ -45,13 +52,15 @@ class DmjyVideoSensor(BaseSensorOperator):
     Checks follow the adaptive poll schedule of the trigger (near the estimated finish, between
     ``poll_interval`` and ``max_poll_interval``) unless ``exponential_backoff`` is set.
 
-    :param video_id: the video task id (templated).
+    :param video_id: the video task id (templated); checked when the sensor runs, before any
+        request: an id that is not one safe URL segment fails the task without retries.
     :param dmjy_conn_id: the ``dmjy`` connection.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``); the
-        sensor's ``timeout`` becomes the trigger's deadline.
+        sensor's ``timeout`` (at most 7 days) becomes the trigger's deadline.
     :param poll_interval: the shortest gap between two checks, in seconds (the default
-        ``poke_interval``).
-    :param max_poll_interval: the longest gap between two checks, in seconds.
+        ``poke_interval``; at most a day).
+    :param max_poll_interval: the longest gap between two checks, in seconds (at most a day, not
+        less than ``poll_interval``; default 120, or ``poll_interval`` when longer).
     """
 
     template_fields: Sequence[str] = ("video_id", "dmjy_conn_id")
@@ -64,9 +73,20 @@ class DmjyVideoSensor(BaseSensorOperator):
         dmjy_conn_id: str = DmjyHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        max_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        # Not template fields: refused when the DAG is parsed, and before the base class, which
+        # turns NaN or infinity into a bare ValueError or OverflowError.
+        try:
+            poll_interval, max_poll_interval = check_poll_intervals(poll_interval, max_poll_interval)
+            for name, maximum in (("timeout", MAX_WAIT_SECONDS), ("poke_interval", MAX_POLL_INTERVAL_LIMIT)):
+                if kwargs.get(name) is not None:
+                    value = kwargs[name]
+                    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+                    kwargs[name] = check_seconds(name, seconds, maximum)
+        except DmjyValidationError as error:
+            raise as_airflow_error(error) from None
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
         self.video_id = video_id
@@ -129,7 +149,7 @@ class DmjyVideoSensor(BaseSensorOperator):
             raise exception_type(message)
         assert isinstance(error, DmjyError)
         failure = as_airflow_error(error)
-        if failure is error:  # cannot happen for the non-retryable errors passed here
+        if failure is error:  # already an AirflowFailException: the hook converts what it raises
             raise error
         raise failure from error
 

@@ -17,14 +17,60 @@ The algorithm (shared by the deferrable trigger and the in-worker wait, so both 
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["DEFAULT_MAX_POLL_INTERVAL", "DEFAULT_POLL_INTERVAL", "PollSchedule"]
+from airflow_provider_dmjy.exceptions import DmjyValidationError
+
+__all__ = [
+    "DEFAULT_MAX_POLL_INTERVAL",
+    "DEFAULT_POLL_INTERVAL",
+    "MAX_POLL_INTERVAL_LIMIT",
+    "MAX_WAIT_SECONDS",
+    "PollSchedule",
+    "check_poll_intervals",
+    "check_seconds",
+]
 
 DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_MAX_POLL_INTERVAL = 120.0
+#: Decision: the longest wait for a render (s): a week, also the default timeout of Airflow sensors.
+MAX_WAIT_SECONDS = 7 * 24 * 3600.0
+#: Decision: the longest gap between two checks (s); longer is a typo (ms for s), not a schedule.
+MAX_POLL_INTERVAL_LIMIT = 24 * 3600.0
+
+
+def check_seconds(field: str, value: Any, maximum: float) -> float:
+    """A duration in seconds: a finite number, more than 0 and at most ``maximum``.
+
+    NaN, infinity and negative values are refused here, at construction, instead of failing
+    (or waiting forever) after the video was already paid for.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DmjyValidationError(field, value, f"must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or not 0 < value <= maximum:
+        raise DmjyValidationError(field, value, f"must be more than 0 and at most {maximum:g} seconds")
+    return float(value)
+
+
+def check_poll_intervals(poll_interval: Any, max_poll_interval: Any) -> tuple[float, float]:
+    """``(poll_interval, max_poll_interval)`` checked; raises ``DmjyValidationError`` naming the field.
+
+    ``max_poll_interval=None`` means :data:`DEFAULT_MAX_POLL_INTERVAL`, or ``poll_interval`` when
+    that is longer; an explicit ``max_poll_interval`` shorter than ``poll_interval`` is refused.
+    """
+    poll = check_seconds("poll_interval", poll_interval, MAX_POLL_INTERVAL_LIMIT)
+    if max_poll_interval is None:
+        return poll, max(DEFAULT_MAX_POLL_INTERVAL, poll)
+    longest = check_seconds("max_poll_interval", max_poll_interval, MAX_POLL_INTERVAL_LIMIT)
+    if longest < poll:
+        raise DmjyValidationError(
+            "max_poll_interval", max_poll_interval, f"must not be less than poll_interval ({poll:g})"
+        )
+    return poll, longest
 
 
 class PollSchedule:

@@ -30,6 +30,8 @@ from airflow_provider_dmjy.exceptions import (
         ("http://127.0.0.1:8787/api/v1", None, None, "http://127.0.0.1:8787/api/v1"),
         ("http://127.0.0.1", 8787, "api/v1", "http://127.0.0.1:8787/api/v1"),
         ("dmjyai.vip", None, None, "https://dmjyai.vip/api/v1"),
+        ("localhost:8787", None, None, "https://localhost:8787/api/v1"),
+        ("127.0.0.1:8787/api/v1", None, None, "https://127.0.0.1:8787/api/v1"),
         ("https://proxy.example.com/dmjy/api/v1/", None, None, "https://proxy.example.com/dmjy/api/v1"),
     ],
 )
@@ -74,7 +76,16 @@ def test_uri_extras_arrive_as_strings_and_are_coerced() -> None:
         ("k", "s", {"auth_mode": "oauth"}, "auth_mode"),
         ("k", "s", {"timeout": "soon"}, "timeout"),
         ("k", "s", {"timeout": 0}, "timeout"),
+        ("k", "s", {"timeout": -1}, "timeout"),
+        ("k", "s", {"timeout": "inf"}, "timeout"),
+        ("k", "s", {"timeout": "nan"}, "timeout"),
+        ("k", "s", {"timeout": "1e400"}, "timeout"),
+        ("k", "s", {"timeout": 601}, "timeout"),
         ("k", "s", {"max_retries": -1}, "max_retries"),
+        ("k", "s", {"max_retries": 11}, "max_retries"),
+        ("k", "s", {"max_retries": 2.5}, "max_retries"),
+        ("k", "s", {"max_retries": "2.5"}, "max_retries"),
+        ("k", "s", {"max_retries": True}, "max_retries"),
         ("k", "s", {"sign_query_string": "maybe"}, "sign_query_string"),
     ],
 )
@@ -83,6 +94,69 @@ def test_bad_connection_settings(
 ) -> None:
     with pytest.raises(DmjyConfigurationError, match=fragment):
         ClientConfig.from_connection_parts(login=login, password=password, extra=extra)
+
+
+def test_limits_of_connection_settings_are_accepted() -> None:
+    config = ClientConfig.from_connection_parts(
+        login="k", password="s", extra={"timeout": "600", "max_retries": "10"}
+    )
+    assert (config.timeout, config.max_retries) == (600.0, 10)
+    assert (
+        ClientConfig.from_connection_parts(login="k", password="s", extra={"max_retries": 0}).max_retries == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "fragment"),
+    [
+        ("javascript:alert(1)", "scheme 'javascript'"),
+        ("mailto:ops@example.com", "scheme 'mailto'"),
+        ("ftp://files.example.com/api/v1", "http"),
+        ("file:///etc/passwd", "http"),
+        ("http://[::1/api/v1", "not a valid URL"),
+        ("http://example.com:port/api/v1", "not a valid URL"),
+        ("http://user:hunter2@example.com/api/v1", "user name or password"),
+        ("https://exa mple.com/api/v1", "whitespace"),
+    ],
+)
+def test_bad_connection_hosts(host: str, fragment: str) -> None:
+    with pytest.raises(DmjyConfigurationError, match=fragment) as info:
+        ClientConfig.from_connection_parts(login="k", password="s", host=host)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("sim_secret\n", "control character"),
+        ("sim_secret\r\nX-Evil: 1", "control character"),
+        ("sim\x00secret", "control character"),
+        ("sim\x7fsecret", "control character"),
+        ("sim secret", "whitespace"),
+        ("sim_sécret", "outside printable ASCII"),
+        ("sim_secret\u2028", "whitespace"),
+    ],
+)
+@pytest.mark.parametrize("auth_mode", ["header", "signature"])
+def test_secrets_that_cannot_be_a_header_are_refused_without_echo(
+    secret: str, problem: str, auth_mode: str
+) -> None:
+    with pytest.raises(DmjyConfigurationError, match=problem) as info:
+        ClientConfig(api_key="mk_sim_key", api_secret=secret, auth_mode=auth_mode)
+    assert "API secret" in str(info.value)
+    for shown in (str(info.value), repr(info.value), repr(info.value.args)):
+        assert "sim" not in shown
+
+
+def test_base_url_without_query_or_fragment() -> None:
+    with pytest.raises(DmjyConfigurationError, match="query or fragment"):
+        ClientConfig(api_key="k", api_secret="s", base_url="https://example.com/api/v1?x=1")
+
+
+def test_keys_that_cannot_be_a_header_are_refused_without_echo() -> None:
+    with pytest.raises(DmjyConfigurationError, match="API key contains a control character") as info:
+        ClientConfig(api_key="mk_sim_key\n", api_secret="s")
+    assert "mk_sim_key" not in str(info.value)
 
 
 def test_config_repr_hides_secret() -> None:

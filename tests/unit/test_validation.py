@@ -7,9 +7,14 @@ from typing import Any
 import pytest
 
 from airflow_provider_dmjy.client.validation import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
     build_create_template_body,
     build_create_video_body,
     check_page,
+    check_resource_id,
+    check_user_id,
     check_video_status,
     resource_path,
 )
@@ -46,6 +51,13 @@ def test_full_video_body_uses_vendor_names() -> None:
 
 def test_duration_from_rendered_template_text() -> None:
     assert build_create_video_body("d", image_url=IMG, duration="15")["duration"] == 15
+    assert build_create_video_body("d", image_url=IMG, duration=" 15 ")["duration"] == 15
+
+
+def test_longest_accepted_texts() -> None:
+    body = build_create_video_body("d" * MAX_DESCRIPTION_LENGTH, image_url=IMG, title="t" * MAX_NAME_LENGTH)
+    assert len(body["description"]) == MAX_DESCRIPTION_LENGTH
+    assert len(body["title"]) == MAX_NAME_LENGTH
 
 
 @pytest.mark.parametrize(
@@ -66,6 +78,22 @@ def test_duration_from_rendered_template_text() -> None:
         ({"description": "d", "image_url": IMG, "duration": 61}, "duration", "between 1 and 60"),
         ({"description": "d", "image_url": IMG, "duration": 10.5}, "duration", "whole number"),
         ({"description": "d", "image_url": IMG, "duration": True}, "duration", "whole number"),
+        # str.isdigit() is True for these: "²" made int() raise a raw ValueError, "١٥" passed as 15.
+        ({"description": "d", "image_url": IMG, "duration": "²"}, "duration", "whole number"),
+        ({"description": "d", "image_url": IMG, "duration": "١٥"}, "duration", "whole number"),
+        ({"description": "d", "image_url": IMG, "duration": "15.0"}, "duration", "whole number"),
+        ({"description": "d", "image_url": IMG, "duration": "9" * 5000}, "duration", "whole number"),
+        ({"description": "d", "image_url": "http://[::1/a.jpg"}, "imageUrl", "not a valid URL"),
+        ({"description": "d", "image_url": "http://example.com:port/a.jpg"}, "imageUrl", "not a valid URL"),
+        ({"description": "d", "image_url": "http://:80/a.jpg"}, "imageUrl", "http"),
+        ({"description": "d", "image_url": "https://e.com/" + "a" * 2048}, "imageUrl", "at most 2,048"),
+        ({"description": "d", "image_urls": [IMG, "http://[::1/b.jpg"]}, "imageUrls[1]", "not a valid URL"),
+        (
+            {"description": "d" * (MAX_DESCRIPTION_LENGTH + 1), "image_url": IMG},
+            "description",
+            "at most 5,000",
+        ),
+        ({"description": "d", "image_url": IMG, "title": "t" * 201}, "title", "at most 200"),
         ({"description": "d", "image_url": IMG, "aspect_ratio": "4:3"}, "aspectRatio", "9:16, 16:9"),
         ({"description": "d", "image_url": IMG, "title": ""}, "title", "empty"),
         ({"description": "d", "image_url": IMG, "callback_url": "not-a-url"}, "callbackUrl", "http"),
@@ -93,9 +121,39 @@ def test_template_body() -> None:
     }
 
 
-@pytest.mark.parametrize(("price", "expected"), [(99, "99.00"), (12.5, "12.50"), (" 8.8 ", "8.8")])
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [(99, "99.00"), (12.5, "12.50"), (" 8.8 ", "8.8"), ("0", "0"), ("99999999.99", "99999999.99")],
+)
 def test_template_price_numbers_become_strings(price: Any, expected: str) -> None:
     assert build_create_template_body("u", "n", price=price)["price"] == expected
+
+
+@pytest.mark.parametrize(
+    "price",
+    [
+        "abc",
+        "-5",
+        "NaN",
+        "1e309",
+        "inf",
+        "+5",
+        "1.234",
+        ".5",
+        "5.",
+        "١٥",
+        "",
+        "100000000",
+        -1,
+        1.234,
+        1e309,
+        1e8,
+    ],
+)
+def test_template_price_is_a_plain_non_negative_amount(price: Any) -> None:
+    with pytest.raises(DmjyValidationError, match="two decimals") as info:
+        build_create_template_body("u", "n", price=price)
+    assert info.value.field == "price"
 
 
 @pytest.mark.parametrize(
@@ -106,6 +164,11 @@ def test_template_price_numbers_become_strings(price: Any, expected: str) -> Non
         ({"user_id": "u", "name": "n", "price": True}, "price"),
         ({"user_id": "u", "name": "n", "price": float("nan")}, "price"),
         ({"user_id": "u", "name": "n", "image_url": "x"}, "imageUrl"),
+        ({"user_id": "u", "name": "n" * 201}, "name"),
+        ({"user_id": "u", "name": "n", "product_name": "p" * 201}, "productName"),
+        ({"user_id": "u", "name": "n", "description": "d" * 5001}, "description"),
+        ({"user_id": "u\n", "name": "n"}, "userId"),
+        ({"user_id": "u" * 201, "name": "n"}, "userId"),
     ],
 )
 def test_bad_template_input(kwargs: dict[str, Any], field: str) -> None:
@@ -130,8 +193,52 @@ def test_status_filter() -> None:
         check_video_status("done")
 
 
-def test_resource_ids_cannot_escape_the_path() -> None:
-    assert resource_path("videos", "video_id", "task_1") == "/videos/task_1"
-    assert resource_path("videos", "video_id", "../account") == "/videos/..%2Faccount"
-    with pytest.raises(DmjyValidationError, match="video_id"):
-        resource_path("videos", "video_id", "")
+@pytest.mark.parametrize(
+    "video_id", ["task_8ebb0d49091c", "tpl_1", "a", "-", "A-b_c.d", "v1.2.3", "x" * MAX_ID_LENGTH]
+)
+def test_good_ids_are_kept_exactly(video_id: str) -> None:
+    assert check_resource_id("video_id", video_id) == video_id
+    assert resource_path("videos", "video_id", video_id) == f"/videos/{video_id}"
+
+
+@pytest.mark.parametrize(
+    "video_id",
+    [
+        "",
+        ".",
+        "..",
+        "...",
+        " .. ",
+        " task_1",
+        "task_1 ",
+        "task_1\n",
+        "../account",
+        "a/b",
+        "a\\b",
+        "%2e%2e",
+        "..%2F",
+        "a%20b",
+        ".hidden",
+        "trailing.",
+        "a..b",
+        "a?b",
+        "a#b",
+        "a;b",
+        "tâche",
+        "١٥",
+        "x" * (MAX_ID_LENGTH + 1),
+        None,
+        5,
+        b"task_1",
+    ],
+)
+def test_ids_that_are_not_one_safe_segment_are_refused(video_id: Any) -> None:
+    with pytest.raises(DmjyValidationError, match="video_id") as info:
+        resource_path("videos", "video_id", video_id)
+    assert info.value.field == "video_id"
+
+
+def test_user_ids_are_looser_than_path_ids() -> None:
+    assert check_user_id("someone@example.com") == "someone@example.com"
+    with pytest.raises(DmjyValidationError, match="control characters"):
+        check_user_id("u1\t")
