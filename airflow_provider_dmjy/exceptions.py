@@ -3,6 +3,10 @@
 Every error says whether retrying the same request can help (``retryable``). Messages carry the
 HTTP status, the vendor's code and message and the request's method and path; never a header
 value, the API secret or a signature.
+
+Every error is a value that survives ``pickle`` and ``copy.deepcopy`` (Celery result backends,
+multiprocessing) with its class, message and attributes: it is rebuilt from its message and
+attributes, never by calling ``__init__`` again (which would need the original arguments).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ __all__ = [
     "DmjyNotFoundError",
     "DmjyPermissionError",
     "DmjyRateLimitError",
+    "DmjyReconciliationError",
+    "DmjyRedirectError",
     "DmjyServerError",
     "DmjyValidationError",
     "DmjyVideoFailedError",
@@ -31,11 +37,24 @@ __all__ = [
 ]
 
 
+def _restore(cls: type[DmjyError], args: tuple[Any, ...]) -> DmjyError:
+    """Unpickling: an instance of ``cls`` with the message ``args``; pickle then sets its attributes."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
+
 class DmjyError(Exception):
     """Base class of every error raised by this package."""
 
     #: Whether sending the same request again may succeed.
     retryable: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default (cls(*args) plus the attributes) calls __init__ with the formatted message:
+        # a TypeError for subclasses whose __init__ takes other arguments, and a doubled message
+        # prefix for DmjyApiError.
+        return _restore, (type(self), self.args), dict(self.__dict__)
 
 
 class DmjyConfigurationError(DmjyError, ValueError):
@@ -172,6 +191,17 @@ class DmjyAmbiguousRequestError(DmjyError):
         )
 
 
+class DmjyReconciliationError(DmjyError):
+    """Whether an earlier create took effect cannot be told yet, so nothing is created meanwhile.
+
+    Raised when a create's answer was lost and no video carrying its marker showed up within the
+    grace window, or when the search for that marker read its page cap without reaching its
+    cut-off. ``retryable``: the next try (or a later call) looks again before creating.
+    """
+
+    retryable = True
+
+
 class DmjyVideoFailedError(DmjyError):
     """A video render ended in ``failed``; carries the vendor's ``errorMessage``."""
 
@@ -195,3 +225,16 @@ class DmjyWaitTimeoutError(DmjyError):
 
 class DmjyWebhookVerificationError(DmjyError):
     """A webhook delivery failed verification (signature, timestamp or body)."""
+
+
+class DmjyRedirectError(DmjyApiError):
+    """3xx: the API answered with a redirect, which API calls never follow.
+
+    Following it would send the key and signature (in header mode, the secret) to wherever the
+    ``Location`` points, and re-send a create. ``location_host`` is the host it named (None when the
+    header was missing, relative or unreadable); the message names that host, never the full URL.
+    """
+
+    def __init__(self, message: str, *, location_host: str | None = None, **kwargs: Any) -> None:
+        self.location_host = location_host
+        super().__init__(message, **kwargs)

@@ -11,44 +11,84 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_dmjy._compat import AirflowFailException
+from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
 from airflow_provider_dmjy.client.config import DEFAULT_BASE_URL, ClientConfig
 from airflow_provider_dmjy.client.sync_client import DmjyClient
-from airflow_provider_dmjy.exceptions import DmjyError
+from airflow_provider_dmjy.exceptions import DmjyError, DmjyReconciliationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from airflow_provider_dmjy.client.async_client import DmjyAsyncClient
 
-__all__ = ["DmjyAsyncHook", "DmjyHook", "as_airflow_error"]
+__all__ = ["MARKER_SEARCH_MAX_PAGES", "DmjyAsyncHook", "DmjyHook", "as_airflow_error", "parse_vendor_time"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _FAILURE_CLASSES: dict[type[DmjyError], type[DmjyError]] = {}
+#: The most list pages (100 videos each) :meth:`DmjyHook.find_video_by_marker` reads by default.
+MARKER_SEARCH_MAX_PAGES = 10
+
+
+def parse_vendor_time(value: Any) -> float | None:
+    """Epoch seconds of a vendor timestamp (ISO 8601, ``...Z``; UTC when it names no zone), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _failure_class(cls: type[DmjyError]) -> type[DmjyError]:
+    """The subclass of ``cls`` that is also an ``AirflowFailException`` (one per class, made once)."""
+    failure_class = _FAILURE_CLASSES.get(cls)
+    if failure_class is None:
+        failure_class = type(
+            cls.__name__,
+            (cls, AirflowFailException),
+            {"__doc__": cls.__doc__, "__module__": cls.__module__, "__reduce__": _reduce_failure},
+        )
+        # setdefault: two threads converting at once still share one class.
+        failure_class = _FAILURE_CLASSES.setdefault(cls, failure_class)
+    return failure_class
+
+
+def _reduce_failure(self: DmjyError) -> tuple[Any, ...]:
+    # The failure class is made at run time, so pickle cannot find it by name: pickle the original
+    # class instead, and make (or find) the failure class again when unpickling.
+    original = type(self).__bases__[0]
+    return _restore_failure, (original, self.args), dict(self.__dict__)
+
+
+def _restore_failure(cls: type[DmjyError], args: tuple[Any, ...]) -> DmjyError:
+    """Unpickling a converted error: the failure copy of ``cls`` with message ``args``."""
+    failure_class = _failure_class(cls)
+    failure = failure_class.__new__(failure_class)
+    failure.args = args
+    return failure
 
 
 def as_airflow_error(error: DmjyError) -> DmjyError:
     """``error`` itself when a retry may help; else a copy that is also an ``AirflowFailException``.
 
     The copy keeps the original class (``except DmjyNotFoundError`` still catches it) and its
-    attributes; raise it ``from`` the original.
+    attributes, pickles like the original, and converting it again returns it unchanged; raise it
+    ``from`` the original.
     """
-    if error.retryable:
+    if error.retryable or isinstance(error, AirflowFailException):
         return error
-    cls = type(error)
-    failure_class = _FAILURE_CLASSES.get(cls)
-    if failure_class is None:
-        failure_class = type(cls.__name__, (cls, AirflowFailException), {"__doc__": cls.__doc__})
-        failure_class.__module__ = cls.__module__
-        _FAILURE_CLASSES[cls] = failure_class
-    failure = failure_class.__new__(failure_class)
+    failure = _restore_failure(type(error), error.args)
     failure.__dict__.update(error.__dict__)
-    failure.args = error.args
     return failure
 
 
@@ -191,9 +231,12 @@ class DmjyHook(_DmjyHookBase):
         """One page of video tasks: ``tasks`` (newest first) and ``pagination``."""
         return self.client.list_videos(page=page, limit=limit, status=status)
 
-    def iter_videos(self, status: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every video task over all pages."""
-        return _fail_fast_iter(self.client.iter_videos(status))
+    def iter_videos(
+        self, status: str | None = None, *, max_pages: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every video task (newest first), each once; reads at most ``max_pages`` pages of 100
+        (default 1,000). Ends at an empty page, a page with no new id, or the announced last page."""
+        return _fail_fast_iter(self.client.iter_videos(status, max_pages=max_pages))
 
     @_fail_fast
     def create_template(
@@ -220,14 +263,52 @@ class DmjyHook(_DmjyHookBase):
         """One page of templates: ``templates`` and ``pagination``."""
         return self.client.list_templates(page=page, limit=limit, user_id=user_id)
 
-    def iter_templates(self, user_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every template over all pages."""
-        return _fail_fast_iter(self.client.iter_templates(user_id))
+    def iter_templates(
+        self, user_id: str | None = None, *, max_pages: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every template, each once; reads at most ``max_pages`` pages (as :meth:`iter_videos`)."""
+        return _fail_fast_iter(self.client.iter_templates(user_id, max_pages=max_pages))
 
     @_fail_fast
     def delete_template(self, template_id: str) -> dict[str, Any]:
         """Delete a template."""
         return self.client.delete_template(template_id)
+
+    def find_video_by_marker(
+        self, marker: str, created_after: float | None, max_pages: int = MARKER_SEARCH_MAX_PAGES
+    ) -> dict[str, Any] | None:
+        """The newest video that is not ``failed`` whose title carries ``[marker]``; None if there is none.
+
+        Reads the list newest first and stops at the first video created before ``created_after``
+        (epoch seconds on this machine's clock, shifted onto the server's clock by the offset the
+        client measured from the ``Date`` headers, so a skewed server clock moves the cut-off with
+        it), or at the end of the list (paged as :meth:`iter_videos`). A search that stopped while
+        the server still announced more pages (it read ``max_pages`` pages of 100 videos, or a
+        page brought no new video) cannot tell: it raises :class:`DmjyReconciliationError`
+        (retryable) rather than answer None, which a caller would take as "safe to create".
+        """
+        tag = f"[{marker}]"
+        walker = PageWalker("tasks", max_pages)
+        data: dict[str, Any] = {}
+        while (page := walker.next_page) is not None:
+            data = self.list_videos(page=page, limit=PAGE_SIZE)
+            for video in walker.take(data):
+                created = parse_vendor_time(video.get("createdAt"))
+                # The offset is read per item: the first page's Date header is what measures it.
+                if (
+                    created_after is not None
+                    and created is not None
+                    and created < created_after + self.client.clock.offset_seconds
+                ):
+                    return None
+                if tag in str(video.get("title") or "") and video.get("status") != "failed":
+                    return video
+        if walker.capped or _announces_more_pages(data, walker.pages_read):
+            raise DmjyReconciliationError(
+                f"Searched {walker.pages_read} pages of videos for marker {marker} without reaching "
+                "the search's cut-off or the end of the list; whether such a video exists is unknown"
+            )
+        return None
 
     def test_connection(self) -> tuple[bool, str]:
         """Call the account endpoint: ``(True, "... balance ...")`` or ``(False, reason)``."""
@@ -239,6 +320,12 @@ class DmjyHook(_DmjyHookBase):
             return False, f"{type(error).__name__}: {error}"
         who = account.get("email") or account.get("name") or account.get("userId") or "the account"
         return True, f"Connected to {self.config.base_url} as {who}; balance {account.get('balance')} credits"
+
+
+def _announces_more_pages(data: dict[str, Any], pages_read: int) -> bool:
+    pagination = data.get("pagination")
+    total = pagination.get("totalPages") if isinstance(pagination, dict) else None
+    return isinstance(total, (int, float)) and not isinstance(total, bool) and total > pages_read
 
 
 def _fail_fast_iter(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -307,7 +394,10 @@ class DmjyAsyncHook(_DmjyHookBase):
         """One page of video tasks."""
         return await (await self.get_async_client()).list_videos(page=page, limit=limit, status=status)
 
-    async def iter_videos(self, status: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every video task over all pages."""
-        async for item in (await self.get_async_client()).iter_videos(status):
+    async def iter_videos(
+        self, status: str | None = None, *, max_pages: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every video task (newest first), each once; reads at most ``max_pages`` pages (as the
+        sync hook's :meth:`DmjyHook.iter_videos`)."""
+        async for item in (await self.get_async_client()).iter_videos(status, max_pages=max_pages):
             yield item

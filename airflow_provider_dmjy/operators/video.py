@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
@@ -22,14 +22,21 @@ from airflow_provider_dmjy.exceptions import (
     DmjyAmbiguousRequestError,
     DmjyError,
     DmjyNotFoundError,
+    DmjyReconciliationError,
     DmjyValidationError,
     DmjyVideoFailedError,
     DmjyWaitTimeoutError,
 )
-from airflow_provider_dmjy.hooks.dmjy import as_airflow_error
+from airflow_provider_dmjy.hooks.dmjy import MARKER_SEARCH_MAX_PAGES, as_airflow_error
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator
 from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
-from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
+from airflow_provider_dmjy.utils.polling import (
+    DEFAULT_POLL_INTERVAL,
+    MAX_WAIT_SECONDS,
+    PollSchedule,
+    check_poll_intervals,
+    check_seconds,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -63,11 +70,15 @@ STATE_KEY = "dmjy_video_id"
 #: a downstream report can show every product's outcome.
 XCOM_VIDEO_KEY = "dmjy_video"
 ACTIVE = ("pending", "processing")
+FINAL = ("completed", "failed")
 #: How far back before the DAG run started a reconciling look-up still searches.
 RECONCILE_MARGIN = timedelta(minutes=10)
 #: Extra time given to Airflow's own deferral timeout, so the trigger's deadline (which can cancel
 #: the render) always fires first.
 DEFER_TIMEOUT_GRACE = timedelta(minutes=5)
+#: Pauses between the searches for a create whose answer was lost: from the first to the longest.
+RECONCILE_FIRST_PAUSE = 0.5
+RECONCILE_MAX_PAUSE = 5.0
 
 
 def task_marker(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
@@ -108,9 +119,10 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         create response at once.
     :param deferrable: wait in the triggerer instead of a worker slot (default
         ``[operators] default_deferrable``).
-    :param poll_interval: the shortest gap between two status checks, in seconds.
-    :param max_poll_interval: the longest gap between two status checks, in seconds.
-    :param timeout: how long to wait for the render, in seconds.
+    :param poll_interval: the shortest gap between two status checks, in seconds (at most a day).
+    :param max_poll_interval: the longest gap between two status checks, in seconds (at most a
+        day, not less than ``poll_interval``; default 120, or ``poll_interval`` when longer).
+    :param timeout: how long to wait for the render, in seconds (at most 7 days).
     :param cancel_on_kill: delete the remote task (stopping the render) when the wait times out
         or the task is killed.
     """
@@ -127,6 +139,11 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
     )
     operator_extra_links = (DmjyVideoLink(),)
     ui_color = "#f5e6ff"
+    #: After a create whose answer was lost, how long (beyond the request timeout) to keep looking
+    #: for its video before ending the try with a retryable error.
+    reconcile_grace_seconds: float = 10.0
+    #: The most list pages (100 videos each) one search for this task's marker reads.
+    reconcile_max_pages: int = MARKER_SEARCH_MAX_PAGES
 
     def __init__(
         self,
@@ -141,7 +158,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        max_poll_interval: float | None = None,
         timeout: float = 3600.0,
         cancel_on_kill: bool = True,
         **kwargs: Any,
@@ -156,13 +173,13 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         self.callback_url = callback_url
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        if poll_interval <= 0 or timeout <= 0:
-            raise ValueError(
-                f"poll_interval and timeout must be positive (got {poll_interval!r}, {timeout!r})"
+        try:  # not template fields: refused when the DAG is parsed, before anything is paid for
+            self.poll_interval, self.max_poll_interval = check_poll_intervals(
+                poll_interval, max_poll_interval
             )
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.timeout = timeout
+            self.timeout = check_seconds("timeout", timeout, MAX_WAIT_SECONDS)
+        except DmjyValidationError as error:
+            raise as_airflow_error(error) from None
         self.cancel_on_kill = cancel_on_kill
         self.video_id: str | None = None
         self.video_url: str | None = None
@@ -217,10 +234,10 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                         "Reattaching to video %s from an earlier try (%s)", stored_id, video["status"]
                     )
                     return video
-                self.log.info("Earlier video %s is failed or deleted: creating a new one", stored_id)
-                return None
+                self.log.info("Earlier video %s is failed or deleted", stored_id)
         if int(getattr(context["ti"], "try_number", 1) or 1) > 1:
-            # No state store (Airflow < 3.3), or the try died between create and store.set().
+            # Even with a state store: a try whose create never answered stored nothing, yet its
+            # video may exist (committed late); so may one of a try that died before store.set().
             return self._find_by_marker(context, marker)
         return None
 
@@ -231,20 +248,17 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             return None
 
     def _find_by_marker(self, context: Context, marker: str) -> dict[str, Any] | None:
-        """Search recent videos (newest first) for one whose title carries this task's marker."""
-        cutoff = self._search_cutoff(context)
-        tag = f"[{marker}]"
-        for video in self.hook.iter_videos():
-            created = _parse_time(video.get("createdAt"))
-            if cutoff is not None and created is not None and created < cutoff:
-                break
-            if tag in str(video.get("title") or "") and video.get("status") != "failed":
-                self.log.info("Found video %s created by an earlier attempt (marker %s)", video["id"], marker)
-                return video
-        return None
+        """The newest usable video whose title carries this task's marker (a bounded search)."""
+        video = self.hook.find_video_by_marker(
+            marker, self._search_cutoff(context), max_pages=self.reconcile_max_pages
+        )
+        if video is not None:
+            self.log.info("Found video %s created by an earlier attempt (marker %s)", video["id"], marker)
+        return video
 
     @staticmethod
     def _search_cutoff(context: Context) -> float | None:
+        """Epoch seconds on Airflow's clock; the hook compares them on the server's clock."""
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
         if started is None:
@@ -264,19 +278,52 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         try:
             created = self.hook.create_video(**arguments)
         except DmjyAmbiguousRequestError as error:
-            self.log.warning("%s; looking for the video before creating again", error)
-            found = self._find_by_marker(context, marker)
-            if found is not None:
-                created = found
-            else:
-                self.log.info(
-                    "No video carries marker %s: the create never took effect, sending it again", marker
-                )
-                created = self.hook.create_video(**arguments)
+            created = self._settle_unknown_create(context, marker, error)
         store: Any = context.get("task_state_store")  # Airflow >= 3.3; absent (None) before
         if store is not None:
             store.set(STATE_KEY, created["id"])
         return created
+
+    def _settle_unknown_create(
+        self, context: Context, marker: str, error: DmjyAmbiguousRequestError
+    ) -> dict[str, Any]:
+        """The video of a create whose answer was lost, or a retryable error: never a second create.
+
+        The server may commit the create after the client gave up (a queued request), so one look
+        is not enough: the list is searched again, with a growing pause, for the request timeout
+        plus :attr:`reconcile_grace_seconds`. Still nothing means still unknown: the try ends with
+        a retryable :class:`DmjyReconciliationError` and the next try searches before creating.
+        """
+        grace = self.hook.config.timeout + self.reconcile_grace_seconds
+        self.log.warning("%s; looking for the video (marker %s) for up to %.0f s", error, marker, grace)
+        deadline = time.monotonic() + grace
+        pause = RECONCILE_FIRST_PAUSE
+        while True:
+            try:
+                found = self._find_by_marker(context, marker)
+            except DmjyReconciliationError as search_error:  # the search itself could not conclude
+                raise self._unknown_create(marker, f"{error}; {search_error}") from search_error
+            except DmjyError as search_error:
+                if not search_error.retryable:
+                    raise
+                self.log.warning("Looking for the video failed (%s); will look again", search_error)
+                found = None
+            if found is not None:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._unknown_create(
+                    marker, f"{error}; no video carrying the marker appeared within {grace:.0f} s"
+                ) from error
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, RECONCILE_MAX_PAUSE)
+
+    @staticmethod
+    def _unknown_create(marker: str, why: str) -> DmjyReconciliationError:
+        return DmjyReconciliationError(
+            f"The outcome of the DMJY create is unknown, so nothing was created again; the next try "
+            f"looks for its video (marker {marker}) again before creating. {why}"
+        )
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -305,7 +352,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         while video.get("status") in ACTIVE:
             now = time.monotonic()
             if now >= deadline:
-                self._timed_out(context, video, now - started)
+                return self._timed_out(context, video, now - started)
             delay = min(schedule.next_delay(video.get("status"), video.get("progress")), deadline - now)
             self.log.info(
                 "DMJY video %s %s (%s%%); next check in %.0f s",
@@ -341,14 +388,24 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             }
             return self._result(context, video)
         if status == "timeout":
-            self._timed_out(context, event.get("video") or {"id": video_id}, self.timeout)
+            return self._timed_out(context, event.get("video") or {"id": video_id}, self.timeout)
         raise AirflowFailException(f"Waiting for DMJY video {video_id} failed: {event.get('message')}")
 
-    def _timed_out(self, context: Context, video: dict[str, Any], waited: float) -> NoReturn:
+    def _timed_out(self, context: Context, video: dict[str, Any], waited: float) -> dict[str, Any]:
+        """The wait's deadline passed: the result if the video finished meanwhile, else cancel and raise.
+
+        The render can complete between the last check and now (a deferral timeout fires while it
+        finishes): a video a fresh read shows ``completed`` is the task's result, a ``failed`` one
+        fails with the vendor's message. Only a video still rendering is cancelled.
+        """
         video_id = str(video["id"])
-        error = DmjyWaitTimeoutError(video_id, video.get("status"), waited)
-        self._publish(context, {**video, "status": "timeout", "errorMessage": str(error)})
-        self._cancel(video_id, "the wait timed out")
+        latest = self._cancel(video_id, "the wait timed out")
+        if latest is not None and latest.get("status") in FINAL:
+            self.log.info("DMJY video %s is %s after all: using it", video_id, latest.get("status"))
+            return self._result(context, latest)
+        current = latest or video
+        error = DmjyWaitTimeoutError(video_id, current.get("status"), waited)
+        self._publish(context, {**current, "status": "timeout", "errorMessage": str(error)})
         raise error
 
     def _result(self, context: Context, video: dict[str, Any]) -> dict[str, Any]:
@@ -368,22 +425,49 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
 
     # -- cancelling ----------------------------------------------------------------------------
 
-    def _cancel(self, video_id: str, why: str) -> None:
-        if not self.cancel_on_kill:
-            self.log.info("Leaving DMJY video %s running (%s; cancel_on_kill=False)", video_id, why)
-            return
+    def _cancel(self, video_id: str, why: str) -> dict[str, Any] | None:
+        """Re-read the video, then stop its render (``cancel_on_kill``) only if it is still running.
+
+        A finished video (``completed`` or ``failed``) is never deleted: it is paid for and
+        deleting refunds nothing. Nor is one whose status cannot be read. Returns the fresh read
+        (None when it failed or the video is gone).
+        """
         try:
-            self.hook.delete_video(video_id)
-            self.log.info("Deleted DMJY video %s so its render stops (%s)", video_id, why)
+            video = self.hook.get_video(video_id)
         except DmjyNotFoundError:
-            pass
+            self.log.info("DMJY video %s is already gone (%s)", video_id, why)
+            return None
         except DmjyError as error:
-            self.log.warning("Could not delete DMJY video %s (%s): %s", video_id, why, error)
+            self.log.warning(
+                "Could not read DMJY video %s (%s), so it is left as it is: %s", video_id, why, error
+            )
+            return None
+        status = video.get("status")
+        if status not in ACTIVE:
+            self.log.info("DMJY video %s is already %s (%s): nothing to cancel", video_id, status, why)
+        elif not self.cancel_on_kill:
+            self.log.info("Leaving DMJY video %s running (%s; cancel_on_kill=False)", video_id, why)
+        else:
+            try:
+                self.hook.delete_video(video_id)
+                self.log.info("Deleted DMJY video %s so its render stops (%s)", video_id, why)
+            except DmjyNotFoundError:
+                pass
+            except DmjyError as error:
+                self.log.warning("Could not delete DMJY video %s (%s): %s", video_id, why, error)
+        return video
 
     def on_kill(self) -> None:
-        """Stop the render of a video this (killed) task is waiting for, when ``cancel_on_kill``."""
-        if self.video_id:
-            self._cancel(self.video_id, "the task was killed")
+        """Stop the render of a video this (killed) task is waiting for, when ``cancel_on_kill``;
+        a video that already finished is left alone."""
+        if not self.video_id:
+            return
+        if not self.cancel_on_kill:
+            self.log.info(
+                "Leaving DMJY video %s running (the task was killed; cancel_on_kill=False)", self.video_id
+            )
+            return
+        self._cancel(self.video_id, "the task was killed")
 
 
 class DmjyDeleteVideoOperator(DmjyBaseOperator):
@@ -412,19 +496,12 @@ class DmjyDeleteVideoOperator(DmjyBaseOperator):
         self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> list[str]:
-        ids = [] if self.video_id is None else [self.video_id]
-        if self.video_ids is not None:
-            if isinstance(self.video_ids, str):
-                raise AirflowFailException(
-                    f"video_ids must be a list of ids, got the string {self.video_ids!r}"
-                )
-            ids.extend(self.video_ids)
         try:  # every id is checked before the first delete
-            ids = [check_resource_id("video_id", video_id) for video_id in ids]
+            ids = self._checked_ids()
         except DmjyValidationError as error:
-            raise as_airflow_error(error) from error
+            raise as_airflow_error(error) from None
         deleted = []
-        for video_id in dict.fromkeys(ids):
+        for video_id in ids:
             try:
                 self.hook.delete_video(video_id)
             except DmjyNotFoundError:
@@ -436,13 +513,18 @@ class DmjyDeleteVideoOperator(DmjyBaseOperator):
             deleted.append(video_id)
         return deleted
 
+    def _checked_ids(self) -> list[str]:
+        """The rendered ids, each one safe URL segment, without duplicates; raises before any delete.
 
-def _parse_time(value: Any) -> float | None:
-    if not value:
-        return None
-    import pendulum
-
-    try:
-        return float(pendulum.parse(str(value)).timestamp())  # type: ignore[union-attr]
-    except (ValueError, TypeError, AttributeError):
-        return None
+        A bad id is refused rather than sent: ``..`` would be collapsed into ``DELETE /api/v1/``,
+        whose 404 ``missing_ok`` would then count as "already gone".
+        """
+        ids = [] if self.video_id is None else [check_resource_id("video_id", self.video_id)]
+        if self.video_ids is not None:
+            if isinstance(self.video_ids, (str, bytes, Mapping)) or not isinstance(self.video_ids, Iterable):
+                raise DmjyValidationError("video_ids", self.video_ids, "must be a list of video ids")
+            ids.extend(
+                check_resource_id(f"video_ids[{index}]", video_id)
+                for index, video_id in enumerate(self.video_ids)
+            )
+        return list(dict.fromkeys(ids))

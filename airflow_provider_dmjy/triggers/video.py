@@ -216,8 +216,10 @@ class DmjyVideoTrigger(BaseTrigger):
         """With ``cancel_on_kill``, delete the remote task if it is still rendering (Airflow >= 3.3).
 
         Airflow calls this only when a user marks the deferred task failed or success or clears it;
-        never on a triggerer restart, a reassignment, a trigger timeout or a normal finish. A video
-        that already finished is left alone: deleting it would throw away a paid, usable result.
+        never on a triggerer restart, a reassignment, a trigger timeout or a normal finish (the
+        trigger's own deadline only fires a ``timeout`` event; the resumed task decides). The status
+        is read first: a video that already finished, or whose status cannot be read, is left
+        alone, since deleting it would throw away a paid, usable result (deleting refunds nothing).
         """
         if not self.cancel_on_kill:
             self.log.info("Task killed; DMJY video %s left running (cancel_on_kill=False)", self.video_id)
@@ -230,27 +232,22 @@ class DmjyVideoTrigger(BaseTrigger):
                 self.video_id,
                 self.on_kill_timeout,
             )
-        except DmjyError as error:
+        except DmjyError as error:  # reading the status or deleting failed: nothing was deleted
             self.log.warning(
-                "Could not delete DMJY video %s; it may still be rendering: %s", self.video_id, error
+                "Could not cancel DMJY video %s; it may still be rendering: %s", self.video_id, error
             )
 
     async def _cancel(self) -> None:
         # run() has already left its ``async with`` (it was cancelled first): open a hook of our own.
         async with DmjyAsyncHook(self.dmjy_conn_id) as hook:
             try:
-                video: dict[str, Any] | None = await hook.get_video(self.video_id)
+                video = await hook.get_video(self.video_id)
             except DmjyNotFoundError:
                 self.log.info("Task killed; DMJY video %s is already gone", self.video_id)
                 return
-            except DmjyError as error:
-                if not error.retryable:
-                    raise
-                video = None  # status unknown: stopping a paid render matters more than the check
-            if video is not None and video.get("status") in (VIDEO_COMPLETED, VIDEO_FAILED):
-                self.log.info(
-                    "Task killed; DMJY video %s already %s, nothing to cancel", self.video_id, video["status"]
-                )
+            status = video.get("status")
+            if status not in _UNFINISHED:
+                self.log.info("Task killed; DMJY video %s is %s, nothing to cancel", self.video_id, status)
                 return
             try:
                 await hook.delete_video(self.video_id)

@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_dmjy._compat import AirflowFailException
 from airflow_provider_dmjy.exceptions import (
     DmjyNotFoundError,
+    DmjyReconciliationError,
     DmjyServerError,
     DmjyValidationError,
     DmjyVideoFailedError,
@@ -194,9 +195,8 @@ def test_retry_of_another_map_index_does_not_steal_a_video(fast_sim: SimulatorHa
     [
         {"after_commit": True, "drop_connection": True},
         {"after_commit": True, "status": 502},
-        {"drop_connection": True},
     ],
-    ids=["lost-answer", "502-after-commit", "dropped-before-commit"],
+    ids=["lost-answer", "502-after-commit"],
 )
 def test_a_create_whose_answer_was_lost_is_charged_once(
     fast_sim: SimulatorHandle, fault: dict[str, Any]
@@ -205,6 +205,108 @@ def test_a_create_whose_answer_was_lost_is_charged_once(
     result = make_op().execute(make_context())
     assert result["status"] == "completed"
     assert fast_sim.state()["videos_created"] == 1
+
+
+@pytest.mark.parametrize("with_state_store", [True, False], ids=["state-store", "marker-lookup"])
+def test_a_create_dropped_before_commit_is_sent_again_only_by_the_next_try(
+    fast_sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch, with_state_store: bool
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DMJY_DEFAULT", fast_sim.conn_uri + "?timeout=1")
+    fast_sim.inject_fault(method="POST", path="/api/v1/videos", drop_connection=True)
+    store = FakeStateStore() if with_state_store else None
+    first = make_op()
+    first.reconcile_grace_seconds = 0.0
+    with pytest.raises(DmjyReconciliationError) as info:
+        first.execute(make_context(store=store))
+    assert info.value.retryable and not isinstance(info.value, AirflowFailException)
+    assert posts(fast_sim) == 1 and fast_sim.state()["videos_created"] == 0
+    # The next try searches (finding nothing: the create never took effect) and only then creates.
+    result = make_op().execute(make_context(try_number=2, store=store))
+    assert result["status"] == "completed"
+    assert fast_sim.state()["videos_created"] == 1 and posts(fast_sim) == 2
+
+
+def test_the_list_is_searched_again_while_its_errors_are_transient(
+    fast_sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DMJY_DEFAULT", fast_sim.conn_uri + "?timeout=1")
+    fast_sim.inject_fault(method="POST", path="/api/v1/videos", after_commit=True, status=502)
+    # Every read of the first search fails (the hook's own retries included); a later one finds it.
+    fast_sim.inject_fault(method="GET", path="/api/v1/videos", status=503, times=4)
+    assert make_op().execute(make_context())["status"] == "completed"
+    assert fast_sim.state()["videos_created"] == 1 and posts(fast_sim) == 1
+
+
+def test_a_retry_searches_by_marker_when_the_stored_video_failed(fast_sim: SimulatorHandle) -> None:
+    """Try 1's video failed; try 2's create never answered (nothing stored); try 3 must find it."""
+    store = FakeStateStore()
+    first = make_op(wait_for_completion=False).execute(make_context(store=store))
+    fast_sim.fail(first["id"], "bad image")
+    second = make_op(wait_for_completion=False).execute(make_context(try_number=2, store=store))
+    store.set("dmjy_video_id", first["id"])  # as if try 2's create had not answered
+    third = make_op().execute(make_context(try_number=3, store=store))
+    assert third["id"] == second["id"] and third["status"] == "completed"
+    assert fast_sim.state()["videos_created"] == 2
+
+
+class CompletesAtTheDeadline(DmjyCreateVideoOperator):
+    """The render completes after the worker's last check and before its timeout cancels it."""
+
+    simulator: SimulatorHandle
+
+    def _timed_out(self, context: Any, video: dict[str, Any], waited: float) -> dict[str, Any]:
+        self.simulator.complete(str(video["id"]))
+        return super()._timed_out(context, video, waited)
+
+
+def test_a_video_completed_at_the_worker_timeout_is_the_result(slow_renders: SimulatorHandle) -> None:
+    op = CompletesAtTheDeadline(
+        task_id="t", description="d", image_url=IMG, deferrable=False, timeout=0.2, **FAST
+    )
+    op.simulator = slow_renders
+    context = make_context()
+    result = op.execute(context)
+    assert result["status"] == "completed"
+    state = slow_renders.state()
+    assert list(state["videos"].values()) == ["completed"]
+    assert "DELETE /api/v1/videos/{id}" not in state["requests"]
+    assert context["ti"].pushed["dmjy_video"]["status"] == "completed"
+
+
+def test_a_video_failed_at_the_worker_timeout_fails_with_the_vendor_message(
+    slow_renders: SimulatorHandle,
+) -> None:
+    op = make_op(timeout=0.2)
+    original = op._cancel
+
+    def fails_first(video_id: str, why: str) -> Any:
+        slow_renders.fail(video_id, "bad image")
+        return original(video_id, why)
+
+    op._cancel = fails_first  # type: ignore[method-assign]
+    with pytest.raises(DmjyVideoFailedError, match="bad image"):
+        op.execute(make_context())
+    assert list(slow_renders.state()["videos"].values()) == ["failed"]
+
+
+def test_on_kill_keeps_a_finished_video(slow_renders: SimulatorHandle) -> None:
+    op = make_op(wait_for_completion=False)
+    video_id = op.execute(make_context())["id"]
+    slow_renders.complete(video_id)
+    op.on_kill()
+    state = slow_renders.state()
+    assert state["videos"][video_id] == "completed"
+    assert "DELETE /api/v1/videos/{id}" not in state["requests"]
+
+
+def test_on_kill_leaves_a_video_whose_status_cannot_be_read(slow_renders: SimulatorHandle) -> None:
+    op = make_op(wait_for_completion=False)
+    video_id = op.execute(make_context())["id"]
+    slow_renders.inject_fault(method="GET", path="/api/v1/videos/{id}", status=503, times=10)
+    op.on_kill()
+    state = slow_renders.state()
+    assert state["videos"][video_id] == "pending"
+    assert "DELETE /api/v1/videos/{id}" not in state["requests"]
 
 
 def test_delete_operator(fast_sim: SimulatorHandle) -> None:

@@ -327,6 +327,18 @@ async def test_on_kill_keeps_a_finished_video(dmjy_conn: SimulatorHandle, sync_h
     assert dmjy_conn.state()["videos"][video_id] == "completed"
 
 
+async def test_on_kill_leaves_a_video_whose_status_cannot_be_read(
+    slow_renders: SimulatorHandle, sync_hook: DmjyHook
+) -> None:
+    video_id = new_video(sync_hook)
+    # More failures than the hook retries: the status stays unknown, and it might be completed.
+    slow_renders.inject_fault(method="GET", path=VIDEO, status=503, times=10)
+    await DmjyVideoTrigger(video_id, cancel_on_kill=True).on_kill()
+    state = slow_renders.state()
+    assert state["videos"][video_id] == "pending"
+    assert "DELETE /api/v1/videos/{id}" not in state["requests"]
+
+
 async def test_on_kill_ignores_a_deleted_video(dmjy_conn: SimulatorHandle, sync_hook: DmjyHook) -> None:
     video_id = new_video(sync_hook)
     sync_hook.delete_video(video_id)
