@@ -29,6 +29,7 @@ __all__ = [
     "DmjyRateLimitError",
     "DmjyReconciliationError",
     "DmjyRedirectError",
+    "DmjyResponseTooLargeError",
     "DmjyServerError",
     "DmjyValidationError",
     "DmjyVideoFailedError",
@@ -150,7 +151,24 @@ class DmjyServerError(DmjyApiError):
 
 
 class DmjyInvalidResponseError(DmjyApiError):
-    """A success status whose body is not the documented JSON envelope."""
+    """A success status whose body is not the documented JSON envelope (or is over the size cap).
+
+    Retryable: a proxy that cut the body is the likely cause, and reading again is harmless. The
+    server did answer with success, so a create that gets this may well have been applied: the
+    client turns it into :class:`DmjyAmbiguousRequestError`, never into a second create.
+    """
+
+    retryable = True
+
+
+class DmjyResponseTooLargeError(DmjyInvalidResponseError):
+    """A success answer over the client's size cap: refused after reading the cap.
+
+    Not retryable (the same request gets the same answer), but still unreadable, so a create that
+    gets it is ambiguous like any other :class:`DmjyInvalidResponseError`.
+    """
+
+    retryable = False
 
 
 class DmjyConnectionError(DmjyError):

@@ -27,6 +27,7 @@ from airflow_provider_dmjy.exceptions import (
     DmjyPermissionError,
     DmjyRateLimitError,
     DmjyRedirectError,
+    DmjyResponseTooLargeError,
     DmjyServerError,
 )
 
@@ -168,7 +169,7 @@ def parse_body(
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body, method, path)
     if len(body) > MAX_RESPONSE_BYTES:
-        raise DmjyInvalidResponseError(
+        raise DmjyResponseTooLargeError(
             f"the response body is larger than the {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB limit "
             "for API answers; refused without reading the rest",
             status=status,

@@ -1,6 +1,7 @@
 """When a failed attempt is tried again, how long to wait, and when a create must not be repeated.
 
-Reads and deletes are retried on transport errors, 429 (honouring ``Retry-After``) and 5xx. A
+Reads and deletes are retried on transport errors, 429 (honouring ``Retry-After``), 5xx and
+success answers whose body cannot be read (a proxy cut it). A
 create is retried only when it provably never reached the server (connection refused, DNS, connect
 timeout) or was refused with a plain 429; after any other failure it may have been applied, so
 the caller gets :class:`DmjyAmbiguousRequestError` and must look before creating again. A 401 that
@@ -23,6 +24,7 @@ from airflow_provider_dmjy.exceptions import (
     DmjyAmbiguousRequestError,
     DmjyConnectionError,
     DmjyError,
+    DmjyInvalidResponseError,
     DmjyNotFoundError,
     DmjyRateLimitError,
     DmjyServerError,
@@ -47,7 +49,8 @@ class CallRetry:
 
     def outcome_of_error(self, error: DmjyError, sent_at: float) -> DmjyError | None:
         """The error to act on after one failed attempt, or None when the call in fact succeeded."""
-        lost_after_sending = isinstance(error, DmjyServerError) or (
+        # A success status with an unreadable body counts as lost: the server did the work.
+        lost_after_sending = isinstance(error, (DmjyServerError, DmjyInvalidResponseError)) or (
             isinstance(error, DmjyConnectionError) and error.reached_server
         )
         if self.call.method == "DELETE" and isinstance(error, DmjyNotFoundError) and self.maybe_applied:
