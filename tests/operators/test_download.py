@@ -3,9 +3,10 @@ faults the simulator cannot make (a truncated body, a CDN error)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 import requests
@@ -13,13 +14,20 @@ import responses
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_dmjy._compat import AirflowFailException
-from airflow_provider_dmjy.exceptions import DmjyConnectionError, DmjyNotFoundError, DmjyValidationError
+from airflow_provider_dmjy.exceptions import (
+    DmjyApiError,
+    DmjyConnectionError,
+    DmjyNotFoundError,
+    DmjyValidationError,
+)
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook
-from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
+from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator, _Destination
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
+from tests.hostile_server import HostileServer, Reply, envelope
 
 IMG = "https://example.com/cup.jpg"
 CDN = "https://cdn.example.com/media/videos/vid_cdn.mp4"
+MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
 
 
 def download(**kwargs: Any) -> DmjyDownloadVideoOperator:
@@ -242,3 +250,193 @@ def test_dag_run_downloads_a_completed_video(
     assert (folder / f"{completed['id']}.mp4").read_bytes()[4:8] == b"ftyp"
     assert (folder / f"{completed['id']}.jpg").read_bytes()[:2] == b"\xff\xd8"
     assert leftovers(tmp_path) == sorted([f"{completed['id']}.jpg", f"{completed['id']}.mp4"])
+
+
+# -- the edges: names, destinations, limits (hostile answers from tests/hostile_server.py) ---------
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HostileServer]:
+    """A programmable loopback server that ``dmjy_default`` points at."""
+    with HostileServer() as hostile:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_DMJY_DEFAULT", SimulatorHandle.for_base_url(hostile.base_url).conn_uri
+        )
+        yield hostile
+
+
+def answer_completed(server: HostileServer, video_id: str, video_url: str) -> None:
+    task = {"id": video_id, "status": "completed", "videoUrl": video_url}
+    server.route("GET", f"/api/v1/videos/{video_id}", Reply(body=envelope(task)))
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/media/..%2F..%2Fx.mp4", "path separator"),
+        ("/media/a%5Cb.mp4", "path separator"),
+        ("/media/..", "relative folder reference"),
+        ("/media/%2e%2e", "relative folder reference"),
+        ("/media/x.mp4%00", "control character"),
+        ("/media/a%0Ab.mp4", "control character"),
+        ("/media/%E2%80%AE4pm.exe", "control character"),  # a right-to-left override disguises the extension
+        ("/media/.bashrc", "hidden file"),
+        ("/media/%20clip.mp4", "whitespace"),
+        ("/media/a%252Fb.mp4", "percent-encoded"),
+        ("/media/" + "x" * 200 + ".mp4", "longer than 200 bytes"),
+        ("/", "no file name"),  # the host's root names no file
+    ],
+)
+def test_an_unsafe_url_file_name_is_refused_before_any_request(
+    server: HostileServer, tmp_path: Path, path: str, reason: str
+) -> None:
+    with pytest.raises(DmjyValidationError, match=reason) as info:
+        download(video_url=server.root_url + path, destination=f"{tmp_path}/").execute(context={})
+    assert isinstance(info.value, AirflowFailException) and info.value.argument == "video_url"
+    assert server.requests == [] and leftovers(tmp_path) == []
+
+
+def test_a_percent_encoded_url_file_name_is_decoded(server: HostileServer, tmp_path: Path) -> None:
+    server.route("GET", "/media/%E4%BF%9D%E6%B8%A9%E6%9D%AF.mp4", Reply(body=MP4))
+    url = f"{server.root_url}/media/%E4%BF%9D%E6%B8%A9%E6%9D%AF.mp4"
+    result = download(video_url=url, destination=f"{tmp_path}/").execute(context={})
+    assert result["path"] == str(tmp_path / "保温杯.mp4") and leftovers(tmp_path) == ["保温杯.mp4"]
+
+
+@pytest.mark.parametrize("video_id", ["../../x", "..", " .. ", "a/b", "a%2Fb", "a\\b"])
+def test_an_unsafe_video_id_is_refused_before_any_request(
+    dmjy_conn: SimulatorHandle, tmp_path: Path, video_id: str
+) -> None:
+    destination = tmp_path / "a" / "b" / "archive"
+    with pytest.raises(DmjyValidationError, match="video_id") as info:
+        download(video_id=video_id, destination=f"{destination}/").execute(context={})
+    assert isinstance(info.value, AirflowFailException)
+    assert dmjy_conn.state()["requests"] == {} and leftovers(tmp_path) == []
+
+
+def test_a_hostile_media_url_from_the_api_still_writes_under_the_id(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    # The file is named after the checked id, never after what the server put in videoUrl.
+    answer_completed(server, "vid_1", f"{server.root_url}/media/..%2F..%2Fx.mp4")
+    server.route("GET", "/media/..%2F..%2Fx.mp4", Reply(body=MP4))
+    destination = tmp_path / "a" / "b" / "archive"
+    result = download(video_id="vid_1", destination=f"{destination}/").execute(context={})
+    assert result["path"] == str(destination / "vid_1.mp4")
+    assert leftovers(tmp_path) == ["vid_1.mp4"] and (destination / "vid_1.mp4").read_bytes() == MP4
+
+
+@pytest.mark.parametrize("video_url", ["file:///etc/passwd", "javascript:alert(1)", "ftp://host/v.mp4"])
+def test_a_media_url_that_is_not_http_is_refused(
+    server: HostileServer, tmp_path: Path, video_url: str
+) -> None:
+    answer_completed(server, "vid_1", video_url)
+    with pytest.raises(DmjyApiError, match="videoUrl that is not an http") as info:
+        download(video_id="vid_1", destination=f"{tmp_path}/").execute(context={})
+    assert isinstance(info.value, AirflowFailException)
+    assert [seen.path for seen in server.requests] == ["/api/v1/videos/vid_1"] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("planted", ["clip.mp4", ".clip.mp4.part"])
+def test_a_symlink_planted_in_the_folder_is_refused(
+    server: HostileServer, tmp_path: Path, planted: str
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me")
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / planted).symlink_to(outside)
+    server.route("GET", "/media/clip.mp4", Reply(body=MP4))
+    with pytest.raises(DmjyValidationError, match="outside the folder") as info:
+        download(video_url=f"{server.root_url}/media/clip.mp4", destination=f"{folder}/").execute(context={})
+    assert isinstance(info.value, AirflowFailException)
+    assert server.requests == [] and outside.read_bytes() == b"keep me"
+
+
+def test_a_remote_key_cannot_leave_its_prefix() -> None:
+    # Names are single safe segments before they get here; this is the last line for remote stores.
+    folder = ObjectStoragePath("s3://bucket/archive")
+    destination = _Destination(folder=folder, file_name=None, local=False)
+    destination.check_contains(folder / "vid_1.mp4")
+    for escape in ("../x.mp4", "sub/x.mp4"):
+        with pytest.raises(DmjyValidationError, match="outside the folder"):
+            destination.check_contains(folder / escape)
+
+
+@pytest.mark.parametrize(
+    ("destination", "reason"),
+    [
+        ("None", "rendered to 'None'"),
+        ("   ", "must not be empty"),
+        (None, "not NoneType"),
+        (ObjectStoragePath("memory://bucket/videos/"), "unsupported scheme 'memory'"),
+        ("relative/videos/", "absolute local path"),
+        ("file://otherhost/videos/", "names a host"),
+    ],
+)
+def test_a_bad_destination_is_refused_before_any_request(
+    dmjy_conn: SimulatorHandle, destination: Any, reason: str
+) -> None:
+    for source in ({"video_id": "vid_1"}, {"video_url": f"{dmjy_conn.root_url}/media/videos/vid_1.mp4"}):
+        with pytest.raises(DmjyValidationError, match=reason) as info:
+            download(destination=destination, **source).execute(context={})
+        assert isinstance(info.value, AirflowFailException) and info.value.argument == "destination"
+    assert dmjy_conn.state()["requests"] == {}
+
+
+def test_a_jpg_destination_with_a_thumbnail_is_refused(dmjy_conn: SimulatorHandle, tmp_path: Path) -> None:
+    with pytest.raises(DmjyValidationError, match="would overwrite the video"):
+        download(video_id="vid_1", destination=str(tmp_path / "clip.jpg"), include_thumbnail=True).execute(
+            context={}
+        )
+    assert dmjy_conn.state()["requests"] == {}
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("max_bytes", 0),
+        ("max_bytes", True),
+        ("max_bytes", 1.5),
+        ("min_rate", float("nan")),
+        ("min_rate", float("inf")),
+        ("min_rate", 0),
+        ("min_deadline", -1.0),
+        ("min_deadline", "60"),
+        ("timeout", float("inf")),
+        ("chunk_size", 0),
+    ],
+)
+def test_limits_are_checked_at_parse_time(argument: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=argument):
+        DmjyDownloadVideoOperator(task_id="t", destination="/tmp/x/", video_url=CDN, **{argument: value})
+
+
+def test_a_stalled_media_server_ends_at_the_read_timeout(server: HostileServer, tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def stall(wfile: BinaryIO) -> None:
+        wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+        release.wait(60)
+
+    server.route("GET", "/media/clip.mp4", Reply(stream=stall))
+    op = download(
+        video_url=f"{server.root_url}/media/clip.mp4?token=t0k", destination=f"{tmp_path}/", timeout=0.5
+    )
+    op.download_attempts = 1
+    try:
+        with pytest.raises(DmjyConnectionError, match="Read timed out") as info:
+            op.execute(context={})
+    finally:
+        release.set()
+    assert info.value.retryable and "t0k" not in str(info.value) and leftovers(tmp_path) == []
+
+
+def test_a_redirect_loop_fails_without_retry(server: HostileServer, tmp_path: Path) -> None:
+    server.route("GET", "/media/loop.mp4", Reply(302, headers={"Location": "/media/loop.mp4?token=t0k"}))
+    with pytest.raises(DmjyApiError, match="TooManyRedirects") as info:
+        download(video_url=f"{server.root_url}/media/loop.mp4", destination=f"{tmp_path}/").execute(
+            context={}
+        )
+    assert isinstance(info.value, AirflowFailException) and "t0k" not in str(info.value)
+    assert len(server.requests) == 31 and leftovers(tmp_path) == []  # requests' own limit, one attempt
