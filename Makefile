@@ -40,10 +40,12 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/run.py
 
-# The reliability table: the tests of tests/reliability, written up as docs/reliability.md.
+# The reliability table: the tests of tests/reliability and the faults on real Airflow components
+# (tests/deployment/test_real_faults.py, about three minutes), written up as docs/reliability.md.
 reliability: install
 	mkdir -p build
-	$(BIN)/pytest tests/reliability -p no:cacheprovider --reliability-report build/reliability.jsonl
+	$(BIN)/pytest tests/reliability tests/deployment/test_real_faults.py -p no:cacheprovider \
+		--reliability-report build/reliability.jsonl
 	$(BIN)/python scripts/reliability_report.py build/reliability.jsonl docs/reliability.md
 
 clean:

@@ -18,9 +18,10 @@ HEADER = """# Reliability evidence
 Every promise of the provider (never charged twice, no secret leaves Airflow, nothing written outside
 its place, bad input refused before spend, nothing hangs) tried against hostile answers, slow
 networks, skewed clocks, late commits and killed processes. Each row is one test in
-`tests/reliability/`; "billed" is the number of videos the simulator charged for the case's task
-instances, read from its counters. Regenerate this page with `make reliability`; `make test` runs
-the same tests.
+`tests/reliability/` or, for the faults on real Airflow components (a worker's task process and a
+triggerer SIGKILLed), `tests/deployment/test_real_faults.py`; "billed" is the number of videos the
+simulator charged for the case's task instances, read from its counters. Regenerate this page with
+`make reliability`; `make test` runs the same tests.
 """
 
 

@@ -23,9 +23,12 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle  # noqa: E402
 
+# The reliability cases' `evidence` fixture and report hook: tests/reliability and tests/deployment.
+pytest_plugins = ["tests.reliability.evidence"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    # Here, not in tests/reliability/conftest.py: only the root conftest may add options.
+    # Here, not in a conftest below tests/: only the root conftest may add options.
     parser.addoption(
         "--reliability-report",
         default=None,

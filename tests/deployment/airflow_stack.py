@@ -1,9 +1,11 @@
 """Real Airflow components and the DMJY simulator as child processes, on loopback only.
 
-:class:`AirflowStack` gives the components an Airflow home of their own (SQLite, LocalExecutor,
-log servers off), starts ``api-server``, ``scheduler``, ``dag-processor`` and ``triggerer`` from
-the running virtualenv, talks to the REST API and stops every process it started - including the
-task and trigger subprocesses the components fork - in :meth:`AirflowStack.stop`.
+:class:`AirflowStack` gives the components an Airflow home of their own (SQLite unless given a
+database URL, LocalExecutor, log servers off), starts ``api-server``, ``scheduler``,
+``dag-processor`` and one or more ``triggerer`` from the running virtualenv, talks to the REST API,
+SIGKILLs a component or a task process on request (:meth:`AirflowStack.kill_component`,
+:meth:`AirflowStack.kill_task_process`) and stops every process it started - including the task and
+trigger subprocesses the components fork - in :meth:`AirflowStack.stop`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +38,8 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "dag-processor": ("dag-processor",),
     "triggerer": ("triggerer", "--skip-serve-logs"),
 }
+#: The example DAGs, which the flagship deployment test runs.
+EXAMPLE_DAGS = REPO / "example_dags"
 
 T = TypeVar("T")
 
@@ -58,13 +63,34 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         time.sleep(interval)
 
 
-class AirflowStack:
-    """One Airflow deployment under ``workdir``; nothing outside it is written."""
+def wait_gone(processes: Iterable[psutil.Process], what: str, timeout: float = 30) -> None:
+    """Wait until every process has exited; a zombie counts (orphans may wait for a reaper)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def gone(process: psutil.Process) -> bool:
+        try:
+            return bool(process.status() == psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
+            return True
+
+    pending = list(processes)
+    wait_for(what, lambda: True if all(gone(process) for process in pending) else None, timeout, 0.1)
+
+
+class AirflowStack:
+    """One Airflow deployment under ``workdir``; nothing outside it is written (but the database).
+
+    :param dags_folder: the DAG files the dag-processor parses.
+    :param database_url: the metadata database's SQLAlchemy URL (default: SQLite in the home).
+    """
+
+    def __init__(
+        self, workdir: Path, dags_folder: Path = EXAMPLE_DAGS, database_url: str | None = None
+    ) -> None:
         self.workdir = workdir
+        self.dags_folder = dags_folder
         self.home = workdir / "airflow-home"
         self.home.mkdir(parents=True)
+        self.database_url = database_url or f"sqlite:///{self.home / 'airflow.db'}"
         self.component_logs = workdir / "component-logs"
         self.component_logs.mkdir()
         self.archive_root = workdir / "archive"
@@ -72,6 +98,8 @@ class AirflowStack:
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.marker = uuid.uuid4().hex
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        #: Components the test SIGKILLed on purpose: :meth:`check_alive` does not count them.
+        self.killed: set[str] = set()
         self._log_handles: list[IO[bytes]] = []
         self._token: str | None = None
         self._client = httpx.Client(base_url=self.api_url, timeout=30)
@@ -89,13 +117,13 @@ class AirflowStack:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
                 # No login: the test fetches an admin token from GET /auth/token.
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url,
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.api_port),
                 "AIRFLOW__API__BASE_URL": self.api_url,
@@ -172,10 +200,13 @@ class AirflowStack:
         return output
 
     def start_components(self, names: Iterable[str] = COMPONENTS) -> None:
+        """Start components by name: a key of :data:`COMPONENTS`, optionally ``-<suffix>`` for a second
+        one of a kind (``triggerer-2``); its output goes to ``component-logs/<name>.log``."""
         for name in names:
-            port = ("--port", str(self.api_port)) if name == "api-server" else ()
+            kind = name if name in COMPONENTS else name.rsplit("-", 1)[0]
+            port = ("--port", str(self.api_port)) if kind == "api-server" else ()
             self.processes[name] = subprocess.Popen(  # noqa: S603 - the venv's own airflow
-                [str(BIN / "airflow"), *COMPONENTS[name], *port],
+                [str(BIN / "airflow"), *COMPONENTS[kind], *port],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log_file(name),
                 stderr=subprocess.STDOUT,
@@ -184,9 +215,51 @@ class AirflowStack:
             )
 
     def check_alive(self) -> None:
-        """``AssertionError`` naming any component that has exited."""
-        dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+        """``AssertionError`` naming any component that has exited (but those killed on purpose)."""
+        dead = {
+            name: p.returncode
+            for name, p in self.processes.items()
+            if name not in self.killed and p.poll() is not None
+        }
         assert not dead, f"processes exited early: {dead}\n{self.diagnostics()}"
+
+    def kill_component(self, name: str) -> list[int]:
+        """SIGKILL a component and every process under it at once, as when its machine dies.
+
+        Returns the pids killed. Nothing of it runs any shutdown code: no trigger clean-up, no
+        ``on_kill``, no last heartbeat.
+        """
+        popen = self.processes[name]
+        root = psutil.Process(popen.pid)
+        tree = [root, *root.children(recursive=True)]
+        self.killed.add(name)
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        popen.wait(timeout=30)
+        wait_gone(tree, what=f"the processes of {name} to die")
+        return [process.pid for process in tree]
+
+    def task_process(self, ti_id: str) -> psutil.Process | None:
+        """The process that runs task instance ``ti_id``'s code (the task SDK's forked runner).
+
+        The task runner titles itself ``airflow worker -- <ti id>``; the LocalExecutor worker that
+        supervises it is titled ``airflow worker -- LocalExecutor: <ti id>`` on Airflow 3.1.
+        """
+        title = f"airflow worker -- {ti_id}"
+        for process in self.owned_processes():
+            with contextlib.suppress(psutil.Error):
+                if " ".join(process.cmdline()).strip() == title:
+                    return process
+        return None
+
+    def kill_task_process(self, ti_id: str) -> int:
+        """SIGKILL the process running task instance ``ti_id`` (its supervisor lives on); its pid."""
+        process = self.task_process(ti_id)
+        assert process is not None, f"no task process for {ti_id}\n{self.diagnostics()}"
+        process.send_signal(signal.SIGKILL)
+        wait_gone([process], what=f"task process {process.pid} to die")
+        return int(process.pid)
 
     def owned_processes(self) -> list[psutil.Process]:
         """Live processes this stack started, their descendants, and orphans carrying the marker."""
@@ -262,6 +335,52 @@ class AirflowStack:
                 return None
 
         wait_for("the api-server to answer", probe, timeout)
+
+    def wait_dag_parsed(self, dag_id: str, timeout: float) -> None:
+        def parsed() -> bool | None:
+            self.check_alive()
+            return True if self.api("GET", f"/dags/{dag_id}").status_code == 200 else None
+
+        wait_for(f"the dag-processor to parse {dag_id}", parsed, timeout)
+
+    def trigger_run(
+        self, dag_id: str, run_id: str, logical_date: str, conf: dict[str, Any] | None = None
+    ) -> None:
+        """Unpause ``dag_id`` and trigger one run of it."""
+        response = self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        assert response.status_code == 200, response.text
+        body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf or {}}
+        response = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        assert response.status_code in (200, 201), response.text
+
+    def wait_run_finished(self, dag_id: str, run_id: str, timeout: float) -> str:
+        """The run's final state (``success`` or ``failed``); fails the test with diagnostics on timeout."""
+
+        def finished() -> str | None:
+            self.check_alive()
+            state = str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"])
+            return state if state in ("success", "failed") else None
+
+        try:
+            return wait_for(f"run {run_id} to finish", finished, timeout, interval=1)
+        except TimeoutError as error:
+            raise AssertionError(f"{error}\n{self.diagnostics(dag_id, run_id)}") from error
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        """The run's task instances (REST API), by task id."""
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        assert response.status_code == 200, response.text
+        return {str(ti["task_id"]): ti for ti in response.json()["task_instances"]}
+
+    def triggerer_job_ids(self) -> list[int]:
+        """Ids of the triggerer jobs recorded so far, oldest first."""
+        jobs = self.api("GET", "/jobs", params={"job_type": "TriggererJob"}).json()["jobs"]
+        return sorted(int(job["id"]) for job in jobs)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, attempt: int) -> Path:
+        """Where the worker writes a (non-mapped) task's log of one try."""
+        task_dir = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return task_dir / f"attempt={attempt}.log"
 
     # -- diagnostics --------------------------------------------------------------------------
     def tail(self, name: str, lines: int = 40) -> str:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from .airflow_stack import AirflowStack, wait_for
+from .airflow_stack import AirflowStack
 
 DAG_ID = "dmjy_daily_product_videos"
 RUN_ID = "deployment_test"
@@ -26,19 +25,6 @@ DS = "2026-03-02"
 #: The valid rows of example_dags/data/products.csv (PEN-007 has no name, SOAP-008 an ftp:// image).
 VALID_SKUS = ["CUP-001", "LAMP-002", "BAG-003", "TEA-004", "EAR-005", "MAT-006", "PLANT-009", "FAN-010"]
 RUN_TIMEOUT = 240.0
-
-
-@pytest.fixture
-def airflow_stack(tmp_path: Path) -> Iterator[AirflowStack]:
-    stack = AirflowStack(tmp_path)
-    try:
-        yield stack
-    finally:
-        stopping = time.monotonic()
-        killed = stack.stop()
-        leftovers = stack.owned_processes()
-        print(f"stopped in {time.monotonic() - stopping:.1f} s; needed SIGKILL: {killed or 'none'}")
-        assert not leftovers, f"processes left running: {[p.pid for p in leftovers]}"
 
 
 @pytest.mark.slow
@@ -64,31 +50,10 @@ def test_flagship_dag_in_real_airflow_components(airflow_stack: AirflowStack) ->
     stack.wait_api_ready(timeout=120)
     lap("api ready")
 
-    def dag_parsed() -> bool | None:
-        stack.check_alive()
-        return True if stack.api("GET", f"/dags/{DAG_ID}").status_code == 200 else None
-
-    wait_for(f"the dag-processor to parse {DAG_ID}", dag_parsed, timeout=120)
+    stack.wait_dag_parsed(DAG_ID, timeout=120)
     lap("dag parsed")
-    response = stack.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
-    assert response.status_code == 200, response.text
-    archive_root = stack.archive_root.as_uri()
-    response = stack.api(
-        "POST",
-        f"/dags/{DAG_ID}/dagRuns",
-        json={"dag_run_id": RUN_ID, "logical_date": LOGICAL_DATE, "conf": {"archive_root": archive_root}},
-    )
-    assert response.status_code in (200, 201), response.text
-
-    def run_finished() -> str | None:
-        stack.check_alive()
-        state = str(stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{RUN_ID}").json()["state"])
-        return state if state in ("success", "failed") else None
-
-    try:
-        state = wait_for(f"run {RUN_ID} to finish", run_finished, timeout=RUN_TIMEOUT, interval=1)
-    except TimeoutError as error:
-        pytest.fail(f"{error}\n{stack.diagnostics(DAG_ID, RUN_ID)}")
+    stack.trigger_run(DAG_ID, RUN_ID, LOGICAL_DATE, conf={"archive_root": stack.archive_root.as_uri()})
+    state = stack.wait_run_finished(DAG_ID, RUN_ID, timeout=RUN_TIMEOUT)
     lap("run finished")
     assert state == "success", f"run {RUN_ID} {state}\n{stack.diagnostics(DAG_ID, RUN_ID)}"
 
@@ -118,8 +83,7 @@ def test_flagship_dag_in_real_airflow_components(airflow_stack: AirflowStack) ->
 
     # The renders waited in the triggerer: it writes each deferred task's trigger log next to the
     # task log, as <task log>.trigger.<triggerer job id>.log (Airflow 3.1 and 3.3 alike).
-    triggerer_jobs = stack.api("GET", "/jobs", params={"job_type": "TriggererJob"}).json()["jobs"]
-    triggerer_ids = {str(job["id"]) for job in triggerer_jobs}
+    triggerer_ids = {str(job_id) for job_id in stack.triggerer_job_ids()}
     assert triggerer_ids, "no triggerer job recorded"
     task_dir = stack.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={RUN_ID}" / "task_id=create_video"
     for index, row in enumerate(rows):

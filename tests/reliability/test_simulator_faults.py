@@ -31,7 +31,7 @@ from airflow_provider_dmjy.operators.video import DmjyCreateVideoOperator
 from airflow_provider_dmjy.simulator import SimulatorConfig, SimulatorHandle, SimulatorServer
 from airflow_provider_dmjy.triggers.video import DmjyVideoTrigger
 from tests.operators.test_video import FakeStateStore, make_context
-from tests.reliability.conftest import Evidence
+from tests.reliability.evidence import Evidence
 
 try:  # Airflow >= 3.2
     from airflow.sdk.exceptions import TaskDeferred

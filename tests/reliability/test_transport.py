@@ -27,7 +27,7 @@ from airflow_provider_dmjy.exceptions import (
 from airflow_provider_dmjy.hooks.dmjy import DmjyAsyncHook, DmjyHook
 from airflow_provider_dmjy.triggers import events
 from tests.hostile_server import HostileServer, Reply, Seen, envelope
-from tests.reliability.conftest import Evidence
+from tests.reliability.evidence import Evidence
 
 SECRET = "sim_secret"
 KEY = "mk_sim_key"

@@ -20,7 +20,7 @@ from airflow_provider_dmjy.client.config import ClientConfig
 from airflow_provider_dmjy.client.responses import parse_body
 from airflow_provider_dmjy.client.retry import CallRetry
 from airflow_provider_dmjy.exceptions import DmjyError
-from tests.reliability.conftest import Evidence
+from tests.reliability.evidence import Evidence
 
 CONFIG = ClientConfig(api_key="mk_sim_key", api_secret="sim_secret", base_url="http://127.0.0.1:1/api/v1")
 CALLS = [

@@ -1,4 +1,7 @@
-"""Evidence for ``docs/reliability.md``: every test here is one case of the reliability table.
+"""Evidence for ``docs/reliability.md``: every test marked ``reliability`` is one case of the table.
+
+A pytest plugin, registered from ``tests/conftest.py`` so that every test folder sees it: the cases
+live in ``tests/reliability/`` and, for the faults of real Airflow components, ``tests/deployment/``.
 
 A test declares its case with ``@pytest.mark.reliability(area=..., case=..., expected=...)`` and
 records what it observed through the ``evidence`` fixture:
@@ -10,8 +13,8 @@ records what it observed through the ``evidence`` fixture:
 - ``evidence.message(text)``: the message a user sees, quoted in the table.
 
 The test asserts the outcome itself; the evidence only feeds the table. ``make reliability`` runs
-this folder with ``--reliability-report PATH`` and ``scripts/reliability_report.py`` turns the
-JSON lines into the Markdown table. ``make test`` runs the same tests without writing anything.
+the cases with ``--reliability-report PATH`` and ``scripts/reliability_report.py`` turns the JSON
+lines into the Markdown table. ``make test`` runs the same tests without writing anything.
 """
 
 from __future__ import annotations
