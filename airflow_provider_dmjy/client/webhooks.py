@@ -4,7 +4,7 @@ The vendor signs ``JSON.stringify(body)`` with HMAC-SHA256 keyed by the API secr
 digest in ``X-Webhook-Signature``. The bytes on the wire are normally exactly what was signed, so the
 raw body is checked first. A proxy or framework may have re-serialised the JSON on the way, and the
 vendor's own sample verifies ``JSON.stringify(JSON.parse(body))``; so when the raw bytes do not match,
-the body is re-serialised the way JavaScript would (:func:`js_stringify`) and checked again.
+the body is re-serialised the way JavaScript would (:mod:`.jsonstringify`) and checked again.
 
 Only the body is signed: the ``X-Webhook-Timestamp`` and ``X-Webhook-Event`` headers are not, so both
 the header and the body timestamps (when present) must be within the tolerance, and a header event name
@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from airflow_provider_dmjy.client.jsonstringify import js_reserialize, js_stringify, reject_constant
 from airflow_provider_dmjy.exceptions import DmjyWebhookVerificationError
 
 __all__ = [
@@ -58,20 +59,6 @@ EVENT_ACCOUNT_INSUFFICIENT_BALANCE = "account.insufficient_balance"
 _MILLISECONDS_ABOVE = 1e11
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
-# What JSON.stringify escapes in a string: controls, quote, backslash and lone surrogates (after
-# json.loads, a surrogate pair is one code point, so any surrogate left in a str is a lone one).
-_JS_ESCAPE = re.compile('[\\x00-\\x1f"\\\\\\ud800-\\udfff]')
-_JS_SHORT_ESCAPES = {
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-    '"': '\\"',
-    "\\": "\\\\",
-}
-_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]{0,9}")
-_MAX_ARRAY_INDEX = 2**32 - 2
 
 
 class WebhookSignatureError(DmjyWebhookVerificationError):
@@ -180,7 +167,9 @@ def verify_webhook(
     raw_digest = hmac.new(key, raw_body, hashlib.sha256).digest()
     # The re-serialisation is computed even when the raw body matches, and both comparisons always
     # run: the response time then does not depend on how close a forged signature came.
-    reserialized = _js_reserialized(text, raw_body) if parsed is not None else raw_body
+    reserialized = js_reserialize(text) if parsed is not None else None
+    if reserialized is None:  # JavaScript would not parse it either: only the raw bytes can match
+        reserialized = raw_body
     reserialized_digest = hmac.new(key, reserialized, hashlib.sha256).digest()
     raw_ok = hmac.compare_digest(raw_digest, provided)
     reserialized_ok = hmac.compare_digest(reserialized_digest, provided) and parsed is not None
@@ -217,112 +206,6 @@ def verify_webhook(
     )
 
 
-# -- JavaScript's JSON.parse + JSON.stringify ------------------------------------------------------
-def js_stringify(value: Any) -> str:
-    """``JSON.stringify(value)`` for a value produced by :func:`_parse_js` (``JSON.parse``).
-
-    Compact, object keys in JavaScript's own-property order (array-index keys ascending first, then
-    the others in insertion order), non-ASCII unescaped, numbers formatted like ``Number#toString``.
-    """
-    parts: list[str] = []
-    _stringify_into(value, parts)
-    return "".join(parts)
-
-
-def _stringify_into(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        out.append(_js_string(value))
-    elif isinstance(value, (int, float)):
-        out.append(js_number(float(value)))
-    elif isinstance(value, list):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _stringify_into(item, out)
-        out.append("]")
-    elif isinstance(value, dict):
-        out.append("{")
-        for index, key in enumerate(_js_key_order(value)):
-            if index:
-                out.append(",")
-            out.append(_js_string(key))
-            out.append(":")
-            _stringify_into(value[key], out)
-        out.append("}")
-    else:
-        raise TypeError(f"Not a JSON value: {type(value).__name__}")
-
-
-def _js_key_order(obj: dict[str, Any]) -> list[str]:
-    indices = sorted((k for k in obj if _is_array_index(k)), key=int)
-    if not indices:
-        return list(obj)
-    chosen = set(indices)
-    return indices + [k for k in obj if k not in chosen]
-
-
-def _is_array_index(key: str) -> bool:
-    return _ARRAY_INDEX.fullmatch(key) is not None and int(key) <= _MAX_ARRAY_INDEX
-
-
-def _js_string(text: str) -> str:
-    return '"' + _JS_ESCAPE.sub(_js_escape_char, text) + '"'
-
-
-def _js_escape_char(match: re.Match[str]) -> str:
-    char = match.group()
-    return _JS_SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
-
-
-def js_number(value: float) -> str:
-    """``Number.prototype.toString()`` of a double (ECMAScript Number::toString, radix 10)."""
-    if math.isnan(value) or math.isinf(value):
-        return "null"  # what JSON.stringify writes for them
-    if value == 0:
-        return "0"  # also -0
-    sign = "-" if value < 0 else ""
-    # repr() gives the shortest digits that round-trip, as the ECMAScript algorithm requires.
-    mantissa, _, exponent = repr(abs(value)).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = whole + fraction
-    n = len(whole) + (int(exponent) if exponent else 0)
-    stripped = digits.lstrip("0")
-    n -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0")
-    k = len(digits)
-    if k <= n <= 21:
-        return sign + digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return sign + digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
-        return sign + "0." + "0" * (-n) + digits
-    e = n - 1
-    exp = ("+" if e >= 0 else "-") + str(abs(e))
-    if k == 1:
-        return sign + digits + "e" + exp
-    return sign + digits[0] + "." + digits[1:] + "e" + exp
-
-
-def _parse_js(text: str) -> Any:
-    """``JSON.parse``: every number a double; a repeated key keeps its first place and last value."""
-    return json.loads(text, parse_int=float, parse_constant=_reject_constant, object_pairs_hook=_js_object)
-
-
-def _js_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return dict(pairs)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 # -- helpers ----------------------------------------------------------------------------------------
 def _key(secret: str | bytes) -> bytes:
     return secret if isinstance(secret, bytes) else secret.encode("utf-8")
@@ -347,14 +230,6 @@ def _parse_signature(value: str | None) -> tuple[bytes, bool]:
     return bytes.fromhex(text), True
 
 
-def _js_reserialized(text: str, fallback: bytes) -> bytes:
-    """``JSON.stringify(JSON.parse(text))`` as UTF-8; ``fallback`` where JavaScript would not parse it."""
-    try:
-        return js_stringify(_parse_js(text)).encode("utf-8")
-    except (ValueError, RecursionError):
-        return fallback
-
-
 def _decode(raw_body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     """The body as text and as a JSON object (``None`` and the reason when it is neither)."""
     try:
@@ -362,7 +237,7 @@ def _decode(raw_body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     except UnicodeDecodeError:
         return "", None, "not UTF-8"
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant)
+        parsed = json.loads(text, parse_constant=reject_constant)
     except RecursionError:
         return text, None, "nested too deeply"
     except ValueError as error:

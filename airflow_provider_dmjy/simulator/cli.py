@@ -16,34 +16,111 @@ from airflow_provider_dmjy.simulator.server import SimulatorServer
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; defaults come from :class:`SimulatorConfig`."""
+    """The argument parser; defaults come from :class:`SimulatorConfig`.
+
+    Every option's help ends with ``(default: ...)``, in the words of the options table in
+    ``docs/simulator.md`` (a test holds the two together).
+    """
     d = SimulatorConfig()
     p = argparse.ArgumentParser(prog="dmjy-simulator", description="Local simulator of the DMJY video API.")
-    p.add_argument("--host", default=d.host)
-    p.add_argument("--port", type=int, default=d.port, help="0 picks a free port")
-    p.add_argument("--api-key", default=d.api_key)
-    p.add_argument("--api-secret", default=d.api_secret)
-    p.add_argument("--balance", type=int, default=d.balance)
-    p.add_argument("--cost-per-second", type=int, default=d.cost_per_second)
-    p.add_argument("--low-balance-threshold", type=int, default=d.low_balance_threshold)
-    p.add_argument("--render-seconds", type=float, default=d.render_seconds)
-    p.add_argument("--queue-seconds", type=float, default=d.queue_seconds)
-    p.add_argument("--fail-rate", type=float, default=d.fail_rate)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--clock-offset-seconds", type=float, default=d.clock_offset_seconds)
-    p.add_argument("--rate-limit", type=float, default=d.rate_limit, help="requests/second per key")
-    p.add_argument("--daily-cap", type=int, default=d.daily_cap, help="creates per key per day")
-    p.add_argument("--sign-query-string", action="store_true", default=d.sign_query_string)
-    p.add_argument("--webhook-url", default=d.webhook_url, help="account-level URL for account.* events")
+    p.add_argument("--host", default=d.host, help="address to listen on (default: %(default)s)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=d.port,
+        help="port; 0 picks a free one, read it from the ready line (default: %(default)s)",
+    )
+    p.add_argument("--api-key", default=d.api_key, help="the only API key accepted (default: %(default)s)")
+    p.add_argument(
+        "--api-secret",
+        default=d.api_secret,
+        help="its secret, for header and signature mode and for signing webhooks (default: %(default)s)",
+    )
+    p.add_argument(
+        "--balance",
+        type=int,
+        default=d.balance,
+        help="starting compute balance, in credits (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cost-per-second",
+        type=int,
+        default=d.cost_per_second,
+        help="credits charged per second of video on create (default: %(default)s)",
+    )
+    p.add_argument(
+        "--low-balance-threshold",
+        type=int,
+        default=d.low_balance_threshold,
+        help="a create that takes the balance below it sends account.low_balance (default: %(default)s)",
+    )
+    p.add_argument(
+        "--render-seconds",
+        type=float,
+        default=d.render_seconds,
+        help="seconds from create to completed or failed, the queue included (default: %(default)s)",
+    )
+    p.add_argument(
+        "--queue-seconds",
+        type=float,
+        default=d.queue_seconds,
+        help="seconds a new task stays pending before processing (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fail-rate",
+        type=float,
+        default=d.fail_rate,
+        help="probability, 0 to 1, that a render ends failed (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed of the fail draws, for repeatable runs; without it each run draws anew (default: none)",
+    )
+    p.add_argument(
+        "--clock-offset-seconds",
+        type=float,
+        default=d.clock_offset_seconds,
+        help="the simulator's clock runs this far ahead of the host's, behind when negative "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=d.rate_limit,
+        help="requests per second per key before a 429 with Retry-After (default: off)",
+    )
+    p.add_argument(
+        "--daily-cap",
+        type=int,
+        default=d.daily_cap,
+        help="creates per key per day before the daily-limit 429 (default: off)",
+    )
+    p.add_argument(
+        "--sign-query-string",
+        action="store_true",
+        default=d.sign_query_string,
+        help="verify signatures over path?query instead of the path alone (default: off)",
+    )
+    p.add_argument(
+        "--webhook-url",
+        default=d.webhook_url,
+        help="where account.* events go when the create had no callbackUrl (default: none)",
+    )
     p.add_argument(
         "--state-file",
         metavar="PATH",
         default=d.state_file,
         help="keep videos, templates, balance and counters in this JSON file across restarts: loaded "
-        "at start when present, rewritten atomically after every change (default: off, state in memory)",
+        "at start when present, rewritten atomically after every change; without it the state lives in "
+        "memory (default: off)",
     )
     p.add_argument(
-        "--log-level", default=d.log_level, choices=["critical", "error", "warning", "info", "debug"]
+        "--log-level",
+        default=d.log_level,
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="log level of uvicorn and of the simulator (default: %(default)s)",
     )
     return p
 

@@ -19,19 +19,25 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+import random
 from pathlib import Path
+from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_dmjy.simulator.models import Delivery, Task, Template
 from airflow_provider_dmjy.simulator.state import SimState
 
 log = logging.getLogger("airflow_provider_dmjy.simulator")
 
 #: How often pending background changes are written.
 AUTOSAVE_SECONDS = 0.5
+#: Version of the state document; a file of another format is refused, not guessed at.
+STATE_FORMAT = 1
 
 
 class StateFileError(ValueError):
@@ -54,7 +60,7 @@ class StateFile:
         except (OSError, UnicodeDecodeError) as error:
             raise StateFileError(f"cannot read the state file {self.path}: {error}") from error
         try:
-            state.restore(json.loads(text))
+            restore_document(state, json.loads(text))
         except (ValueError, KeyError, TypeError) as error:
             raise StateFileError(
                 f"{self.path} is not a state file of this simulator ({error}); move it away or pick "
@@ -65,7 +71,7 @@ class StateFile:
 
     def save(self, state: SimState) -> bool:
         """Write ``state`` when it differs from what was last written; True when it wrote."""
-        text = json.dumps(state.to_document(), ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(to_document(state), ensure_ascii=False, separators=(",", ":"))
         if text == self._written:
             return False
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -90,6 +96,65 @@ class StateFile:
         while True:
             await asyncio.sleep(AUTOSAVE_SECONDS)
             self.save_logged(state)
+
+
+def to_document(state: SimState) -> dict[str, Any]:
+    """Everything a restarted simulator needs to answer for what came before, as JSON-able data.
+
+    Configuration is not part of it (the command line decides that at every start), nor are
+    queued faults and rate-limit buckets (they belong to the moment, not to the account).
+    """
+    version, internal, gauss = state.rng.getstate()
+    return {
+        "format": STATE_FORMAT,
+        "balance": state.balance,
+        "plan_expires_at": state.plan_expires_at,
+        "rng": [version, list(internal), gauss],
+        "tasks": [dataclasses.asdict(t) for t in state.tasks.values()],
+        "templates": [dataclasses.asdict(t) for t in state.templates.values()],
+        "charges": [[at, cost] for at, cost in state.charges],
+        "requests": dict(state.requests),
+        "daily_creates": [[key, day, count] for (key, day), count in state.daily_creates.items()],
+        "deliveries": [dataclasses.asdict(d) for d in state.deliveries],
+    }
+
+
+def restore_document(state: SimState, document: Any) -> None:
+    """Replace what ``state`` holds with a :func:`to_document` document.
+
+    Raises ``ValueError``, ``KeyError`` or ``TypeError`` on a malformed document; the state is
+    untouched in that case (everything is decoded before anything is assigned).
+    """
+    if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+        raise ValueError(f"not a simulator state document of format {STATE_FORMAT}")
+    version, internal, gauss = document["rng"]
+    rng = random.Random()
+    rng.setstate((version, tuple(internal), gauss))
+    tasks = [_from_fields(Task, item) for item in document["tasks"]]
+    templates = [_from_fields(Template, item) for item in document["templates"]]
+    deliveries = [_from_fields(Delivery, item) for item in document["deliveries"]]
+    charges = [(float(at), int(cost)) for at, cost in document["charges"]]
+    requests = {str(k): int(v) for k, v in document["requests"].items()}
+    daily = {(str(k), str(d)): int(n) for k, d, n in document["daily_creates"]}
+    balance = int(document["balance"])
+    plan_expires_at = str(document["plan_expires_at"])
+    state.balance, state.plan_expires_at, state.rng = balance, plan_expires_at, rng
+    state.tasks = {t.id: t for t in tasks}
+    state.templates = {t.id: t for t in templates}
+    state.deliveries, state.charges = deliveries, charges
+    state.requests, state.daily_creates = requests, daily
+
+
+_Record = TypeVar("_Record", Task, Template, Delivery)
+
+
+def _from_fields(cls: type[_Record], data: Any) -> _Record:
+    """Rebuild a record from its ``asdict`` form; unknown keys are ignored, missing ones defaulted
+    (so a file written by an older or newer simulator still loads when the core fields are there)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a {cls.__name__} must be an object (got {type(data).__name__})")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{name: value for name, value in data.items() if name in names})
 
 
 class StatePersistenceMiddleware:

@@ -12,7 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from airflow_provider_dmjy.simulator.state import USER_ID, Delivery, SimState, Task
+from airflow_provider_dmjy.simulator.models import USER_ID, Delivery, Task
+from airflow_provider_dmjy.simulator.state import SimState
 
 log = logging.getLogger("airflow_provider_dmjy.simulator")
 
@@ -85,8 +86,8 @@ class WebhookSender:
             return "task.completed", {
                 "taskId": task.id,
                 "status": status,
-                "videoUrl": f"{task.media_base}/media/videos/{task.id}.mp4",
-                "thumbnailUrl": f"{task.media_base}/media/thumbnails/{task.id}.jpg",
+                "videoUrl": task.video_url(task.media_base),
+                "thumbnailUrl": task.thumbnail_url(task.media_base),
                 "duration": task.duration,
             }
         return "task.failed", {"taskId": task.id, "status": status, "errorMessage": task.message_at(now)}

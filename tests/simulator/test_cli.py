@@ -112,3 +112,46 @@ def test_server_socket_is_tcp_so_asyncio_disables_nagle() -> None:
     with SimulatorServer(SimulatorConfig(port=0)) as server:
         assert server._socket is not None
         assert server._socket.proto == socket.IPPROTO_TCP
+
+
+def _help_entries(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """``--help`` as ``{"--option": "its help text"}``, read from the text a user sees."""
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per help text: nothing to unwrap
+    lines = build_parser().format_help().split("options:\n", 1)[1].splitlines()
+    entries: list[list[str]] = []
+    for line in lines:
+        if line.startswith("  -"):
+            entries.append([line.strip()])
+        elif entries and line.strip():
+            entries[-1].append(line.strip())
+    found = {}
+    for invocation_and_help, *more in entries:
+        invocation, _, help_text = invocation_and_help.partition("  ")
+        option = invocation.split()[0]
+        if option != "-h,":
+            found[option] = " ".join([help_text.strip(), *more]).strip()
+    return found
+
+
+def _documented_defaults() -> dict[str, str]:
+    """The option -> default column of the options table in docs/simulator.md."""
+    text = (REPO_ROOT / "docs" / "simulator.md").read_text(encoding="utf-8")
+    rows = [line for line in text.split("## Options", 1)[1].splitlines() if line.startswith("| `--")]
+    return {row.split("|")[1].strip(" `"): row.split("|")[2].strip().replace("`", "") for row in rows}
+
+
+def test_help_explains_every_option_with_its_documented_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = _help_entries(monkeypatch)
+    documented = _documented_defaults()
+    assert set(entries) == set(documented)
+    config = config_from_args(build_parser().parse_args([]))
+    for option, help_text in entries.items():
+        match = re.fullmatch(r"(?P<sentence>.{10,}) \(default: (?P<default>[^()]+)\)", help_text)
+        assert match, f"{option}: no help sentence ending in (default: ...): {help_text!r}"
+        shown = match.group("default")
+        assert shown == documented[option], option
+        value = getattr(config, option[2:].replace("-", "_"))
+        if value is None or value is False:
+            assert shown in ("off", "none"), option
+        else:
+            assert shown == str(value), option

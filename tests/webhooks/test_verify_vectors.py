@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_dmjy.client import webhooks as client_webhooks
-from airflow_provider_dmjy.client.webhooks import _parse_js, js_number
+from airflow_provider_dmjy.client.jsonstringify import js_number, js_parse, js_stringify
 from airflow_provider_dmjy.webhooks import (
     DmjyWebhookVerificationError,
     WebhookPayloadError,
     WebhookSignatureError,
     WebhookTimestampError,
-    js_stringify,
     sign_webhook,
     verify_webhook,
 )
@@ -43,7 +42,7 @@ def test_delivery_vector(case: dict[str, Any]) -> None:
         assert event.data == event.payload["data"]
         assert abs(event.timestamp - case["now"]) < 300
         # The delivery's identity is the digest of exactly what the signature covers.
-        signed = body if event.signed_over == "raw" else js_stringify(_parse_js(case["body"])).encode()
+        signed = body if event.signed_over == "raw" else js_stringify(js_parse(case["body"])).encode()
         assert event.dedupe_key == "sha256:" + hashlib.sha256(signed).hexdigest()
         assert event.timestamp_signed
     else:
@@ -55,7 +54,7 @@ def test_delivery_vector(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", _VECTORS["stringify"], ids=lambda c: c["input"][:40])
 def test_stringify_vector(case: dict[str, str]) -> None:
-    assert js_stringify(_parse_js(case["input"])) == case["output"]
+    assert js_stringify(js_parse(case["input"])) == case["output"]
 
 
 def test_number_vectors() -> None:
