@@ -52,6 +52,8 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_dmjy.operators.video.DmjyVideoLink"],
+        # Airflow runs the handler on every Asset("dmjy://..."): a malformed URI fails the DAG's parse.
+        "asset-uris": [{"schemes": ["dmjy"], "handler": "airflow_provider_dmjy.assets.sanitize_uri"}],
         "config": {
             "dmjy": {
                 "description": "The DMJY webhook receiver on the api-server (off unless enabled).",

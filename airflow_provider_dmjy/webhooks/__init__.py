@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_dmjy.assets import asset_uri
 from airflow_provider_dmjy.client.webhooks import (
     DEFAULT_TOLERANCE_SECONDS,
     EVENT_ACCOUNT_INSUFFICIENT_BALANCE,
@@ -57,13 +58,21 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 def videos_asset_uri(dmjy_conn_id: str) -> str:
-    """``dmjy://<conn_id>/videos``: the asset updated when a video task completes or fails."""
-    return f"dmjy://{dmjy_conn_id}/videos"
+    """``dmjy://<conn_id>/videos``: the asset updated when a video task completes or fails.
+
+    :raises ValueError: if the connection id cannot be named in an asset URI
+        (:data:`airflow_provider_dmjy.assets.CONN_ID_PATTERN`).
+    """
+    return asset_uri(dmjy_conn_id, "videos")
 
 
 def account_asset_uri(dmjy_conn_id: str) -> str:
-    """``dmjy://<conn_id>/account``: the asset updated by ``account.*`` (balance) events."""
-    return f"dmjy://{dmjy_conn_id}/account"
+    """``dmjy://<conn_id>/account``: the asset updated by ``account.*`` (balance) events.
+
+    :raises ValueError: if the connection id cannot be named in an asset URI
+        (:data:`airflow_provider_dmjy.assets.CONN_ID_PATTERN`).
+    """
+    return asset_uri(dmjy_conn_id, "account")
 
 
 def asset_uri_for_event(dmjy_conn_id: str, event: str) -> str | None:

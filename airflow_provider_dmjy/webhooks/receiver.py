@@ -32,7 +32,6 @@ authentic but not an event     400     none
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -42,6 +41,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_dmjy.assets import CONN_ID_PATTERN
 from airflow_provider_dmjy.client.webhooks import (
     DEFAULT_TOLERANCE_SECONDS,
     WebhookEvent,
@@ -69,8 +69,6 @@ DEDUPE_FIELD = "dmjy"
 ALLOW_UNSIGNED_TIMESTAMP_EXTRA = "webhook_allow_unsigned_timestamp"
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
-#: Airflow connection ids are short identifiers; anything else cannot be ours (404, no lookup).
-_CONN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 #: Slack added to the replay window for clock differences between api-server workers and the DB.
 _WINDOW_SLACK_SECONDS = 60.0
 
@@ -252,7 +250,7 @@ def create_app(
     @app.post("/webhooks/{conn_id}")
     async def receive_webhook(conn_id: str, request: Request) -> JSONResponse:
         """Verify one delivery and record it as an asset event."""
-        if not _CONN_ID.fullmatch(conn_id):
+        if not CONN_ID_PATTERN.fullmatch(conn_id):  # no dmjy:// asset could name it: 404, no lookup
             return _reply(404, error="Unknown connection")
         try:
             body = await _read_body(request, limit)

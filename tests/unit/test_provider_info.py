@@ -27,6 +27,9 @@ def test_matches_airflows_provider_info_schema() -> None:
         "user_id",
     }
     assert connection["ui-field-behaviour"]["relabeling"]["password"] == "API Secret"
+    assert info["asset-uris"] == [
+        {"schemes": ["dmjy"], "handler": "airflow_provider_dmjy.assets.sanitize_uri"}
+    ]
 
 
 def test_airflow_discovers_the_provider_and_the_connection_type() -> None:
