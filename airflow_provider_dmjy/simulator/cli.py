@@ -12,6 +12,7 @@ from types import FrameType
 
 from airflow_provider_dmjy.simulator.config import SimulatorConfig
 from airflow_provider_dmjy.simulator.persistence import StateFileError
+from airflow_provider_dmjy.simulator.profiles import PROFILES
 from airflow_provider_dmjy.simulator.server import SimulatorServer
 
 
@@ -73,10 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability, 0 to 1, that a render ends failed (default: %(default)s)",
     )
     p.add_argument(
+        "--render-profile",
+        choices=PROFILES,
+        default=d.render_profile,
+        help="how renders unfold: linear (a straight line, exact timings), lognormal (long-tailed queue "
+        "and render times around --queue-seconds and --render-seconds), steps (those times, progress in "
+        "jumps 0, 10, 30, 60, 90, 99), stall (those times, then 99 held 0.5x to 3x the render time), "
+        "mixed (each video draws one of the four); see docs/simulator.md (default: %(default)s)",
+    )
+    p.add_argument(
         "--seed",
         type=int,
         default=d.seed,
-        help="seed of the fail draws, for repeatable runs; without it each run draws anew (default: none)",
+        help="seed of the fail draws and the render-profile draws, for repeatable runs; without it each "
+        "run draws anew (default: none)",
     )
     p.add_argument(
         "--clock-offset-seconds",
@@ -138,6 +149,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         render_seconds=args.render_seconds,
         queue_seconds=args.queue_seconds,
         fail_rate=args.fail_rate,
+        render_profile=args.render_profile,
         seed=args.seed,
         clock_offset_seconds=args.clock_offset_seconds,
         rate_limit=args.rate_limit,

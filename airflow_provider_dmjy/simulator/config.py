@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_dmjy.simulator.profiles import PROFILES
+
 #: Fields that ``POST /_sim/config`` may change while the simulator runs, with the types they accept.
 #: ``None`` in the tuple means the field may be switched off with JSON ``null``.
 LIVE_FIELDS: dict[str, tuple[type | None, ...]] = {
@@ -15,6 +17,7 @@ LIVE_FIELDS: dict[str, tuple[type | None, ...]] = {
     "render_seconds": (float, int),
     "queue_seconds": (float, int),
     "fail_rate": (float, int),
+    "render_profile": (str,),
     "clock_offset_seconds": (float, int),
     "rate_limit": (float, int, None),
     "daily_cap": (int, None),
@@ -28,9 +31,11 @@ class SimulatorConfig:
     """Every knob of the simulator; the defaults are those of the ``dmjy-simulator`` command line.
 
     ``rate_limit`` (requests per second per API key) and ``daily_cap`` (creates per key per day)
-    are off when ``None``. ``webhook_url`` receives ``account.*`` events when the create that
-    triggered them had no ``callbackUrl``. ``state_file`` (off when ``None``) is a JSON file that
-    keeps videos, templates, balance and counters across restarts (see ``persistence``).
+    are off when ``None``. ``render_profile`` is one of :data:`~.profiles.PROFILES` (how renders
+    unfold; ``seed`` makes its draws repeatable). ``webhook_url`` receives ``account.*`` events
+    when the create that triggered them had no ``callbackUrl``. ``state_file`` (off when ``None``)
+    is a JSON file that keeps videos, templates, balance and counters across restarts (see
+    ``persistence``).
     """
 
     host: str = "127.0.0.1"
@@ -43,6 +48,7 @@ class SimulatorConfig:
     render_seconds: float = 5.0
     queue_seconds: float = 1.0
     fail_rate: float = 0.0
+    render_profile: str = "linear"
     seed: int | None = None
     clock_offset_seconds: float = 0.0
     rate_limit: float | None = None
@@ -51,6 +57,10 @@ class SimulatorConfig:
     log_level: str = "warning"
     webhook_url: str | None = None
     state_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.render_profile not in PROFILES:
+            raise ValueError(_unknown_profile(self.render_profile))
 
     def copy(self) -> SimulatorConfig:
         """Return an independent copy (the simulator keeps the start-up one for ``/_sim/reset``)."""
@@ -88,8 +98,14 @@ class SimulatorConfig:
                     raise ValueError(f"{name} must not be negative (got {value!r})")
                 if name in {"rate_limit", "daily_cap"} and value <= 0:
                     raise ValueError(f"{name} must be positive or null (got {value!r})")
+            if name == "render_profile" and value not in PROFILES:
+                raise ValueError(_unknown_profile(value))
             if float in allowed and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             checked[name] = value
         for name, value in checked.items():
             setattr(self, name, value)
+
+
+def _unknown_profile(value: object) -> str:
+    return f"render_profile must be one of {', '.join(PROFILES)} (got {value!r})"

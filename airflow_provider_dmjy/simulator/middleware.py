@@ -7,7 +7,8 @@ connection, delay, or take the request in and act on it later.
 Simulator decisions beyond the vendor's page:
 
 - Requests are counted under ``"METHOD /route/template"`` (``/api/v1`` only); a fault matches the
-  same method and template, and never a control endpoint.
+  same method and template, and never a control endpoint. A status request (``GET /videos/{id}``)
+  is also counted against its video, whatever it is answered (a fault or an auth error included).
 - Every answer carries a ``Date`` header from the simulator's own (offset) clock.
 - An unexpected exception answers 500 ``INTERNAL_ERROR`` in the error envelope when nothing was
   sent yet.
@@ -19,6 +20,7 @@ import asyncio
 import logging
 import math
 from email.utils import formatdate
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -31,6 +33,9 @@ from airflow_provider_dmjy.simulator.transport import CURRENT_TRANSPORT
 from airflow_provider_dmjy.simulator.wire import API_PREFIX, CONTROL_PREFIX, ApiError
 
 log = logging.getLogger("airflow_provider_dmjy.simulator")
+
+#: The requests counted per video as well (``video_stats`` in ``/_sim/state``): status polls.
+STATUS_REQUEST = f"GET {API_PREFIX}/videos/{{id}}"
 
 #: The error code a fault answers with when it gives a status but no ``code``.
 DEFAULT_FAULT_CODES = {
@@ -56,16 +61,17 @@ class SimulatorMiddleware:
         self.state = state
         self.fastapi_app = fastapi_app
 
-    def _template(self, scope: Scope) -> str | None:
+    def _route(self, scope: Scope) -> tuple[str | None, dict[str, Any]]:
+        """The template of the route ``scope`` goes to, and its path parameters (full match only)."""
         partial = None
         for route in self.fastapi_app.router.routes:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
             template: str | None = getattr(route, "path", None)
             if match is Match.FULL:
-                return template
+                return template, child.get("path_params", {})
             if match is Match.PARTIAL and partial is None:
                 partial = template
-        return partial
+        return partial, {}
 
     def _take_fault(self, method: str, template: str) -> Fault | None:
         for fault in self.state.faults:
@@ -83,10 +89,12 @@ class SimulatorMiddleware:
         state = self.state
         method: str = scope["method"]
         path: str = scope["path"]
-        template = self._template(scope)
+        template, params = self._route(scope)
         key = f"{method} {template or path}"
         if path.startswith(API_PREFIX):
             state.count_request(key)
+            if key == STATUS_REQUEST:
+                state.count_status_request(params["id"])
         log.info("%s", key)
 
         started = False

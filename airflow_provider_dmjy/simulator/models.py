@@ -2,19 +2,22 @@
 
 Simulator decisions (the vendor's page is silent on these):
 
-- A task's status is derived from the simulator clock at the moment it is read, from the
-  ``queue_seconds``/``render_seconds`` in force when the task was created; no background tick is
-  needed for correctness (the tick only sends webhooks).
+- A task's status is derived from the simulator clock at the moment it is read, from the render
+  plan drawn when it was created (:mod:`.profiles`); no background tick is needed for correctness
+  (the tick only sends webhooks).
 - A task that fails at random fails at ``render_seconds`` with its progress frozen at 99; a forced
   failure freezes the progress reached at that moment.
+- A task deleted before it ended never ends (its ``ended_at`` stays ``None``).
 - A task forced after it had already finished on its own keeps its own ending.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from airflow_provider_dmjy.simulator.profiles import processing_progress
 
 USER_ID = "user_sim"
 DEFAULT_FAILURE_MESSAGE = "Rendering failed: the product image could not be processed"
@@ -29,7 +32,11 @@ def iso(ts: float) -> str:
 
 @dataclass
 class Task:
-    """A video task; ``status_at`` derives its visible status from the clock."""
+    """A video task; ``status_at`` derives its visible status from the clock.
+
+    ``profile``, ``queue_seconds``, ``render_seconds``, ``stall_seconds`` and ``step_times`` are its
+    :class:`~.profiles.RenderPlan`; ``status_requests`` counts the ``GET /videos/{id}`` it received.
+    """
 
     id: str
     title: str
@@ -43,23 +50,30 @@ class Task:
     queue_seconds: float
     render_seconds: float
     will_fail: bool
+    profile: str = "linear"
+    stall_seconds: float = 0.0
+    step_times: list[float] = field(default_factory=list)
+    status_requests: int = 0
     forced_status: str | None = None
     forced_at: float = 0.0
     forced_progress: int = 0
     error_message: str | None = None
     deleted: bool = False
+    deleted_at: float | None = None
     notified: bool = False
 
     def _natural(self, now: float) -> tuple[str, int, float]:
-        elapsed = now - self.created_at
-        if elapsed >= self.render_seconds:
+        # The end compared as an absolute time: at exactly the ``completed_at`` it reports, a task
+        # has ended (``now - created_at`` may round below ``render_seconds``).
+        ends_at = self.created_at + self.render_seconds
+        if now >= ends_at:
             status = "failed" if self.will_fail else "completed"
-            return status, 99 if self.will_fail else 100, self.created_at + self.render_seconds
+            return status, 99 if self.will_fail else 100, ends_at
+        elapsed = now - self.created_at
         if elapsed < self.queue_seconds:
             return "pending", 0, self.created_at
-        span = self.render_seconds - self.queue_seconds
-        progress = min(99, int(99 * (elapsed - self.queue_seconds) / span)) if span > 0 else 99
-        return "processing", progress, now
+        ramp_end = self.render_seconds - self.stall_seconds
+        return "processing", processing_progress(elapsed, self.queue_seconds, ramp_end, self.step_times), now
 
     def status_at(self, now: float) -> tuple[str, int, float]:
         """Return ``(status, progress, updated_at)`` as seen at simulator time ``now``."""
@@ -71,6 +85,21 @@ class Task:
             progress = 100 if self.forced_status == "completed" else self.forced_progress
             return self.forced_status, progress, self.forced_at
         return self._natural(now)
+
+    def ended_at(self, now: float) -> float | None:
+        """When the task became completed or failed (simulator clock), ``None`` while it has not.
+
+        That moment is also the ``updatedAt`` its answers show from then on.
+        """
+        if self.deleted and self.deleted_at is None:
+            return None  # deleted in a state file written before deletions were timed: unknown
+        status, _, updated = self.status_at(now if self.deleted_at is None else min(now, self.deleted_at))
+        return updated if status in TERMINAL else None
+
+    def delete(self, now: float) -> None:
+        """Delete the task at ``now``; one that had not ended never will."""
+        self.deleted = True
+        self.deleted_at = now
 
     def message_at(self, now: float) -> str | None:
         """Return the error message when the task is failed at ``now``."""

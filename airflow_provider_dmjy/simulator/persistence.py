@@ -12,6 +12,10 @@ Decisions:
 - It is loaded at start when present and written at once, so an unreadable or unwritable path
   fails the start instead of the first request. A file that is not a state document of this
   simulator is refused with :class:`StateFileError`, never silently replaced.
+- Each video keeps its render plan (profile and drawn timings) and its status-request count, and
+  the render-plan random stream goes on from where it was. Files written before render profiles
+  existed still load, under the same format number: their videos are ``linear`` with no requests
+  counted, and the render stream starts again from ``--seed``.
 - Timestamps in it are absolute (the simulator's clock), so a render keeps progressing while the
   simulator is down and a restarted simulator answers as if it had run all along.
 """
@@ -104,12 +108,12 @@ def to_document(state: SimState) -> dict[str, Any]:
     Configuration is not part of it (the command line decides that at every start), nor are
     queued faults and rate-limit buckets (they belong to the moment, not to the account).
     """
-    version, internal, gauss = state.rng.getstate()
     return {
         "format": STATE_FORMAT,
         "balance": state.balance,
         "plan_expires_at": state.plan_expires_at,
-        "rng": [version, list(internal), gauss],
+        "rng": _rng_document(state.rng),
+        "render_rng": _rng_document(state.render_rng),
         "tasks": [dataclasses.asdict(t) for t in state.tasks.values()],
         "templates": [dataclasses.asdict(t) for t in state.templates.values()],
         "charges": [[at, cost] for at, cost in state.charges],
@@ -127,9 +131,8 @@ def restore_document(state: SimState, document: Any) -> None:
     """
     if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
         raise ValueError(f"not a simulator state document of format {STATE_FORMAT}")
-    version, internal, gauss = document["rng"]
-    rng = random.Random()
-    rng.setstate((version, tuple(internal), gauss))
+    rng = _rng_from(document["rng"])
+    render_rng = _rng_from(document["render_rng"]) if "render_rng" in document else state.render_rng
     tasks = [_from_fields(Task, item) for item in document["tasks"]]
     templates = [_from_fields(Template, item) for item in document["templates"]]
     deliveries = [_from_fields(Delivery, item) for item in document["deliveries"]]
@@ -138,11 +141,24 @@ def restore_document(state: SimState, document: Any) -> None:
     daily = {(str(k), str(d)): int(n) for k, d, n in document["daily_creates"]}
     balance = int(document["balance"])
     plan_expires_at = str(document["plan_expires_at"])
-    state.balance, state.plan_expires_at, state.rng = balance, plan_expires_at, rng
+    state.balance, state.plan_expires_at = balance, plan_expires_at
+    state.rng, state.render_rng = rng, render_rng
     state.tasks = {t.id: t for t in tasks}
     state.templates = {t.id: t for t in templates}
     state.deliveries, state.charges = deliveries, charges
     state.requests, state.daily_creates = requests, daily
+
+
+def _rng_document(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_from(data: Any) -> random.Random:
+    version, internal, gauss = data
+    rng = random.Random()
+    rng.setstate((version, tuple(internal), gauss))
+    return rng
 
 
 _Record = TypeVar("_Record", Task, Template, Delivery)

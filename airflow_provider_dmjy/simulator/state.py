@@ -9,6 +9,8 @@ Simulator decisions (the vendor's page is silent on these):
 - Deleting a task does not refund its credits, and a deleted task that had not finished never
   finishes (no webhook is sent for it).
 - The daily cap and usage count by the simulator clock's UTC date.
+- Render plans are drawn from ``render_rng``, a stream apart from the fail draws of ``rng``
+  (both seeded from ``--seed``), so the profile does not change which renders fail.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from airflow_provider_dmjy.simulator.config import SimulatorConfig
 from airflow_provider_dmjy.simulator.models import TERMINAL, Delivery, Fault, Task, Template
+from airflow_provider_dmjy.simulator.profiles import draw_plan
 
 
 @dataclass
@@ -38,6 +41,7 @@ class SimState:
     config: SimulatorConfig = field(init=False)
     balance: int = field(init=False)
     rng: random.Random = field(init=False)
+    render_rng: random.Random = field(init=False)
     tasks: dict[str, Task] = field(init=False)
     templates: dict[str, Template] = field(init=False)
     charges: list[tuple[float, int]] = field(init=False)
@@ -58,6 +62,7 @@ class SimState:
         self.config = self.startup.copy()
         self.balance = self.config.balance
         self.rng = random.Random(self.config.seed)
+        self.render_rng = render_stream(self.config.seed)
         self.tasks = {}
         self.templates = {}
         self.charges = []
@@ -77,6 +82,12 @@ class SimState:
     def count_request(self, key: str) -> None:
         """Count one request under ``"METHOD /template"``."""
         self.requests[key] = self.requests.get(key, 0) + 1
+
+    def count_status_request(self, task_id: str) -> None:
+        """Count one ``GET /videos/{id}`` against its task (an unknown id is counted nowhere)."""
+        task = self.tasks.get(task_id)
+        if task is not None:
+            task.status_requests += 1
 
     def take_token(self, api_key: str) -> float | None:
         """Token bucket per key; return ``None`` when allowed, else the seconds to wait."""
@@ -128,6 +139,8 @@ class SimState:
     ) -> Task:
         """Create a task, charge it and count it against the daily cap (checks are the caller's)."""
         now = self.now()
+        config = self.config
+        plan = draw_plan(config.render_profile, config.queue_seconds, config.render_seconds, self.render_rng)
         task = Task(
             id="task_" + secrets.token_hex(6),
             title=title,
@@ -138,12 +151,15 @@ class SimState:
             callback_url=callback_url,
             media_base=media_base,
             created_at=now,
-            queue_seconds=self.config.queue_seconds,
-            render_seconds=self.config.render_seconds,
-            will_fail=self.rng.random() < self.config.fail_rate,
+            queue_seconds=plan.queue_seconds,
+            render_seconds=plan.render_seconds,
+            will_fail=self.rng.random() < config.fail_rate,
+            profile=plan.profile,
+            stall_seconds=plan.stall_seconds,
+            step_times=list(plan.step_times),
         )
         self.tasks[task.id] = task
-        cost = duration * self.config.cost_per_second
+        cost = duration * config.cost_per_second
         self.balance -= cost
         self.charges.append((now, cost))
         day = self.day_key(api_key)
@@ -204,8 +220,21 @@ class SimState:
             "webhooks_sent": sum(1 for d in self.deliveries if d.delivered),
             "faults_pending": sum(f.times for f in self.faults),
             "daily_creates": {f"{k} {d}": n for (k, d), n in self.daily_creates.items()},
+            "video_stats": {
+                t.id: {
+                    "status_requests": t.status_requests,
+                    "completed_at": t.ended_at(now),
+                    "profile": t.profile,
+                }
+                for t in self.tasks.values()
+            },
             "config": self.config.public_dict(),
         }
+
+
+def render_stream(seed: int | None) -> random.Random:
+    """The random stream of render plans for ``seed`` (fresh entropy without one)."""
+    return random.Random(None if seed is None else f"render-profile:{seed}")
 
 
 def plan_expiry(now: float) -> str:

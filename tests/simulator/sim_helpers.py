@@ -12,7 +12,15 @@ from typing import Any
 
 import requests
 
-from airflow_provider_dmjy.simulator import SimulatorHandle
+from airflow_provider_dmjy.simulator import SimulatorConfig, SimulatorHandle
+from airflow_provider_dmjy.simulator.models import Task
+from airflow_provider_dmjy.simulator.profiles import RenderPlan
+from airflow_provider_dmjy.simulator.state import SimState
+
+#: A seed whose first draw of every profile has plateaus and stalls of seconds: room to sample in.
+SEED = 2
+#: Queue and render seconds of the render-profile tests: long, so milliseconds of drift do not count.
+QUEUE, RENDER = 10.0, 100.0
 
 
 def sign(secret: str, method: str, path: str, timestamp: str, api_key: str) -> str:
@@ -130,3 +138,37 @@ def wait_until(predicate: Any, timeout: float = 5.0, interval: float = 0.02) -> 
             return
         time.sleep(interval)
     raise AssertionError("condition not reached in time")
+
+
+# -- render profiles, in process ---------------------------------------------------------------------
+
+
+def new_state(profile: str, seed: int | None = SEED, **config: Any) -> SimState:
+    settings: dict[str, Any] = {"queue_seconds": QUEUE, "render_seconds": RENDER, **config}
+    return SimState(SimulatorConfig(render_profile=profile, seed=seed, **settings))
+
+
+def create(state: SimState) -> Task:
+    return state.add_task(
+        title="t",
+        description="d",
+        image_urls=["https://example.com/p.jpg"],
+        duration=5,
+        aspect_ratio="9:16",
+        callback_url=None,
+        media_base="http://127.0.0.1:1",
+        api_key="mk_sim_key",
+    )
+
+
+def plans(state: SimState, count: int) -> list[RenderPlan]:
+    tasks = [create(state) for _ in range(count)]
+    return [
+        RenderPlan(t.profile, t.queue_seconds, t.render_seconds, t.stall_seconds, tuple(t.step_times))
+        for t in tasks
+    ]
+
+
+def move_clock(sim: SimulatorHandle, when: float) -> None:
+    """Put the simulator's clock at ``when`` (epoch seconds) now."""
+    sim.configure(clock_offset_seconds=when - time.time())

@@ -94,8 +94,8 @@ def router() -> APIRouter:
 
     @api.delete("/videos/{id}")
     async def delete_video(request: Request, id: str) -> dict[str, Any]:
-        task = find_task(sim(request), id)
-        task.deleted = True
+        state = sim(request)
+        find_task(state, id).delete(state.now())
         return ok()
 
     return api
