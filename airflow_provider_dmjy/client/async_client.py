@@ -13,6 +13,7 @@ connecting, sending and reading the whole body).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Hashable
@@ -25,8 +26,9 @@ from airflow_provider_dmjy.client import calls
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, USER_AGENT, Call, PageWalker
 from airflow_provider_dmjy.client.config import ClientConfig
 from airflow_provider_dmjy.client.responses import MAX_RESPONSE_BYTES
-from airflow_provider_dmjy.client.retry import CallRetry
+from airflow_provider_dmjy.client.retry import CallAttempts, RetryPolicy, is_retryable
 from airflow_provider_dmjy.client.signing import SkewClock, auth_headers
+from airflow_provider_dmjy.exceptions import DmjyAuthenticationError, DmjyError
 
 __all__ = ["DmjyAsyncClient", "SharedSessions", "shared_sessions"]
 
@@ -51,6 +53,9 @@ class DmjyAsyncClient:
     ) -> None:
         self.config = config
         self.clock = clock or SkewClock()
+        self.retry = RetryPolicy(config)
+        # Built once: the total deadline of every attempt (connect, send, read the whole body).
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._session = session
         self._owns_session = session is None
 
@@ -73,16 +78,29 @@ class DmjyAsyncClient:
         await self.close()
 
     async def send(self, call: Call) -> dict[str, Any]:
-        """Send one call with the same retry policy as the sync client."""
+        """Send one call with the same retry policy as the sync client (``AsyncRetrying``)."""
         url = self.config.url(call.path)
-        path = self.config.base_path + call.path
-        policy = CallRetry(call, self.config, path)
-        async for attempt in policy.retrying(asynchronous=True):
-            with attempt:
-                return await self._attempt(call, url, path, policy)
-        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+        attempts = CallAttempts(call, self.config.base_path + call.path)
+        try:
+            return await self._attempt(url, attempts)
+        except DmjyError as error:
+            if not is_retryable(error):
+                raise
+            failure = error
+        # Only now the retry machinery: a poll that succeeds at once never builds it.
+        retry = functools.partial(self._attempt, url, attempts)
+        return await self.retry.after_failure_async(failure, retry, call.method, attempts.path)
 
-    async def _attempt(self, call: Call, url: str, path: str, policy: CallRetry) -> dict[str, Any]:
+    async def _attempt(self, url: str, attempts: CallAttempts) -> dict[str, Any]:
+        try:
+            return await self._exchange(url, attempts)
+        except DmjyAuthenticationError as error:
+            if not attempts.sign_again(error, self.clock):
+                raise
+        return await self._exchange(url, attempts)
+
+    async def _exchange(self, url: str, attempts: CallAttempts) -> dict[str, Any]:
+        call, path = attempts.call, attempts.path
         sent_at = self.clock.now()
         started = time.monotonic()
         request_url = URL(url).with_query(call.params) if call.params else URL(url)
@@ -101,7 +119,7 @@ class DmjyAsyncClient:
                 request_url,
                 json=call.json,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                timeout=self._timeout,
                 allow_redirects=False,  # a redirect would take the key and signature elsewhere
             ) as response:
                 body = await _read_capped(response)
@@ -111,12 +129,12 @@ class DmjyAsyncClient:
                 message = f"no complete answer within the {self.config.timeout:g} s deadline"
             else:
                 message = f"{type(exc).__name__}: could not complete the request"
-            raise policy.transport_failure(message, not _never_reached_server(exc), sent_at) from exc
+            raise attempts.transport_failure(message, not _never_reached_server(exc), sent_at) from exc
         self.clock.observe_date_header(response_headers.get("Date"))
         log.debug(
             "DMJY %s %s -> %s in %.0f ms", call.method, path, status, 1000 * (time.monotonic() - started)
         )
-        return policy.settle(status, response_headers, body, call.method, sent_at)
+        return attempts.settle(status, response_headers, body, call.method, sent_at)
 
     async def get_account(self) -> dict[str, Any]:
         """The key's account (balance, plan, usage)."""

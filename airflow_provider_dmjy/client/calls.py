@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from airflow_provider_dmjy.client import validation as v
+from airflow_provider_dmjy.client.models import CreateTemplateRequest, CreateVideoRequest, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyValidationError
 
 __all__ = ["MAX_PAGES", "PAGE_SIZE", "USER_AGENT", "Call", "PageWalker"]
@@ -40,13 +41,13 @@ def get_account() -> Call:
 
 def list_videos(page: int = 1, limit: int = 20, status: str | None = None) -> Call:
     params: dict[str, Any] = v.check_page(page, limit)
-    if v.check_video_status(status) is not None:
-        params["status"] = status
+    if status is not None:
+        params["status"] = VideoStatus.check(status).value
     return Call("GET", "/videos", params=params)
 
 
-def create_video(**arguments: Any) -> Call:
-    return Call("POST", "/videos", json=v.build_create_video_body(**arguments))
+def create_video(request: CreateVideoRequest) -> Call:
+    return Call("POST", "/videos", json=request.to_wire())
 
 
 def get_video(video_id: str) -> Call:
@@ -64,8 +65,8 @@ def list_templates(page: int = 1, limit: int = 20, user_id: str | None = None) -
     return Call("GET", "/templates", params=params)
 
 
-def create_template(**arguments: Any) -> Call:
-    return Call("POST", "/templates", json=v.build_create_template_body(**arguments))
+def create_template(request: CreateTemplateRequest) -> Call:
+    return Call("POST", "/templates", json=request.to_wire())
 
 
 def delete_template(template_id: str) -> Call:

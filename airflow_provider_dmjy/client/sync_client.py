@@ -1,163 +1,40 @@
 """The synchronous DMJY client (requests): one pooled session, signing as an ``AuthBase``.
 
 API calls never follow redirects, read at most ``MAX_RESPONSE_BYTES`` (plus one byte) of a body
-(see :mod:`airflow_provider_dmjy.client.responses`), and end at a total deadline. ``requests`` only
-has per-read timeouts (a server that trickles one byte every half second never trips them), so
-each attempt arms a :class:`_Deadline` whose timer shuts the attempt's socket down once the
-connection's ``timeout`` has passed; the blocked read then fails and the attempt ends as a
-transport failure.
+(see :mod:`airflow_provider_dmjy.client.responses`), and end at a total deadline (see
+:mod:`airflow_provider_dmjy.client.transport`). Failures are retried as
+:class:`~airflow_provider_dmjy.client.retry.RetryPolicy` says. Media URLs are downloaded by
+:meth:`DmjyClient.download` over a separate plain session (:mod:`airflow_provider_dmjy.client.media`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
+import functools
 import logging
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.poolmanager import PoolManager
 
 from airflow_provider_dmjy.client import calls
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, USER_AGENT, Call, PageWalker
 from airflow_provider_dmjy.client.config import ClientConfig
-from airflow_provider_dmjy.client.responses import MAX_RESPONSE_BYTES
-from airflow_provider_dmjy.client.retry import CallRetry
+from airflow_provider_dmjy.client.media import DownloadLimits, MediaClient, MediaFile
+from airflow_provider_dmjy.client.models import CreateTemplateRequest, CreateVideoRequest
+from airflow_provider_dmjy.client.retry import CallAttempts, RetryPolicy, is_retryable
 from airflow_provider_dmjy.client.signing import SkewClock, auth_headers
+from airflow_provider_dmjy.client.transport import (
+    Deadline,
+    DeadlineAdapter,
+    never_reached_server,
+    read_capped,
+)
+from airflow_provider_dmjy.exceptions import DmjyAuthenticationError, DmjyError, DmjyValidationError
 
 __all__ = ["DmjyAuth", "DmjyClient"]
 
 log = logging.getLogger("airflow_provider_dmjy.client")
-_CHUNK_BYTES = 64 * 1024
-
-
-class _Deadline:
-    """The total deadline of one attempt: when it passes, the attempt's socket is shut down.
-
-    The connection in use registers itself (:class:`_DeadlineConnectionMixin`) through a context
-    variable, so a pooled keep-alive connection is covered as well as a new one.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._finished = False
-        self._connection: HTTPConnection | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._token = _CURRENT_DEADLINE.set(self)
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-        with self._lock:  # a timer already running must not touch a connection back in the pool
-            self._finished = True
-            self._connection = None
-        _CURRENT_DEADLINE.reset(self._token)
-
-    def attach(self, connection: HTTPConnection) -> None:
-        """Called by the connection about to carry the request (in the calling thread)."""
-        with self._lock:
-            self._connection = connection
-            expired = self.expired
-        if expired:
-            _shutdown(connection)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self.expired = True
-            connection = self._connection
-        if connection is not None:
-            _shutdown(connection)
-
-
-_CURRENT_DEADLINE: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
-    "dmjy_deadline", default=None
-)
-
-
-def _shutdown(connection: HTTPConnection) -> None:
-    sock = connection.sock
-    if sock is None:
-        return  # still connecting: the connect timeout bounds that, and getresponse checks again
-    # socket.socket's own shutdown, not SSLSocket's, which would also drop its TLS object under the
-    # thread blocked reading from it. The blocked read then sees the end of the stream.
-    with contextlib.suppress(OSError):  # already closed
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _DeadlineConnectionMixin:
-    """Registers the connection with the running attempt's :class:`_Deadline`."""
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        deadline = _CURRENT_DEADLINE.get()
-        if deadline is not None:
-            deadline.attach(cast(HTTPConnection, self))
-        super().request(*args, **kwargs)  # type: ignore[misc]
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        deadline = _CURRENT_DEADLINE.get()
-        if deadline is not None:
-            deadline.attach(cast(HTTPConnection, self))  # a new connection has its socket only now
-        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-
-
-class _DeadlineHTTPConnection(_DeadlineConnectionMixin, HTTPConnection):
-    pass
-
-
-class _DeadlineHTTPSConnection(_DeadlineConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _DeadlineHTTPConnection
-
-
-class _DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _DeadlineHTTPSConnection
-
-
-_POOL_CLASSES = {"http": _DeadlineHTTPConnectionPool, "https": _DeadlineHTTPSConnectionPool}
-
-
-class _DeadlineAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` whose connections honour :class:`_Deadline` (also through an HTTP proxy)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES  # urllib3's documented override point
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
-        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not proxy.lower().startswith("socks"):  # SOCKS pools are their own classes
-            manager.pool_classes_by_scheme = _POOL_CLASSES
-        return manager
-
-
-def _read_capped(response: requests.Response, deadline: _Deadline) -> bytes:
-    """The body, or its first ``MAX_RESPONSE_BYTES + 1`` bytes (parse_body then refuses it)."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(_CHUNK_BYTES):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES or deadline.expired:
-            break
-    return b"".join(chunks)[: MAX_RESPONSE_BYTES + 1]
 
 
 class DmjyAuth(requests.auth.AuthBase):
@@ -182,18 +59,6 @@ class DmjyAuth(requests.auth.AuthBase):
         return request
 
 
-def _never_reached_server(error: requests.RequestException) -> bool:
-    """True only for failures before any byte of the request was sent (refused, DNS, connect timeout)."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    if not isinstance(error, requests.ConnectionError):
-        return False
-    reason = error.args[0] if error.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
-    # NewConnectionError (refused) and NameResolutionError (DNS) both come from opening a socket.
-    return type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
-
-
 class DmjyClient:
     """The DMJY video API over ``requests``; every method returns the envelope's ``data``.
 
@@ -203,16 +68,24 @@ class DmjyClient:
     def __init__(self, config: ClientConfig, session: requests.Session | None = None) -> None:
         self.config = config
         self.clock = SkewClock()
+        self.retry = RetryPolicy(config)
         self.session = session or requests.Session()
-        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
         self.auth = DmjyAuth(config, self.clock)
 
+    @functools.cached_property
+    def media(self) -> MediaClient:
+        """The plain session for media URLs: it never carries the API's credentials."""
+        return MediaClient()
+
     def close(self) -> None:
         """Release the pooled connections."""
         self.session.close()
+        if "media" in self.__dict__:
+            self.media.close()
 
     def __enter__(self) -> DmjyClient:
         return self
@@ -223,21 +96,34 @@ class DmjyClient:
     # -- transport ------------------------------------------------------------------------------
 
     def send(self, call: Call) -> dict[str, Any]:
-        """Send one call with the retry policy of :mod:`airflow_provider_dmjy.client.retry`."""
+        """Send one call; a retryable failure is tried again as :class:`RetryPolicy` says."""
         url = self.config.url(call.path)
-        path = self.config.base_path + call.path
-        policy = CallRetry(call, self.config, path)
-        for attempt in policy.retrying():
-            with attempt:
-                return self._attempt(call, url, path, policy)
-        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+        attempts = CallAttempts(call, self.config.base_path + call.path)
+        try:
+            return self._attempt(url, attempts)
+        except DmjyError as error:
+            if not is_retryable(error):
+                raise
+            failure = error
+        # Only now the retry machinery: a call that succeeds at once never builds it.
+        retry = functools.partial(self._attempt, url, attempts)
+        return self.retry.after_failure(failure, retry, call.method, attempts.path)
 
-    def _attempt(self, call: Call, url: str, path: str, policy: CallRetry) -> dict[str, Any]:
+    def _attempt(self, url: str, attempts: CallAttempts) -> dict[str, Any]:
+        try:
+            return self._exchange(url, attempts)
+        except DmjyAuthenticationError as error:
+            if not attempts.sign_again(error, self.clock):
+                raise
+        return self._exchange(url, attempts)
+
+    def _exchange(self, url: str, attempts: CallAttempts) -> dict[str, Any]:
+        call, path = attempts.call, attempts.path
         sent_at = self.clock.now()
         started = time.monotonic()
         timeout = self.config.timeout
         expired = f"no complete answer within the {timeout:g} s deadline"
-        with _Deadline(timeout) as deadline:
+        with Deadline(timeout) as deadline:
             try:
                 response = self.session.request(
                     call.method,
@@ -250,16 +136,17 @@ class DmjyClient:
                     stream=True,  # read below, capped and under the deadline
                 )
                 try:
-                    body = _read_capped(response, deadline)
+                    body = read_capped(response, deadline)
                 finally:
                     response.close()
             except requests.RequestException as exc:
                 if deadline.expired:
-                    raise policy.transport_failure(expired, True, sent_at) from exc
+                    raise attempts.transport_failure(expired, True, sent_at) from exc
                 message = f"{type(exc).__name__}: could not complete the request"
-                raise policy.transport_failure(message, not _never_reached_server(exc), sent_at) from exc
+                reached = not never_reached_server(exc)
+                raise attempts.transport_failure(message, reached, sent_at) from exc
         if deadline.expired:  # a body without Content-Length looks complete when its socket is shut
-            raise policy.transport_failure(expired, True, sent_at)
+            raise attempts.transport_failure(expired, True, sent_at)
         self.clock.observe_date_header(response.headers.get("Date"))
         log.debug(
             "DMJY %s %s -> %s in %.0f ms",
@@ -268,7 +155,15 @@ class DmjyClient:
             response.status_code,
             1000 * (time.monotonic() - started),
         )
-        return policy.settle(response.status_code, response.headers, body, call.method, sent_at)
+        return attempts.settle(response.status_code, response.headers, body, call.method, sent_at)
+
+    def download(self, url: str, fileobj: MediaFile, limits: DownloadLimits | None = None) -> int:
+        """Stream a media URL (``videoUrl``, ``thumbnailUrl``) into ``fileobj``; returns its size.
+
+        Over :attr:`media`, a plain session without the API's credentials; the deadline, size cap,
+        truncation check and attempts are ``limits``' (see :meth:`MediaClient.download`).
+        """
+        return self.media.download(url, fileobj, limits)
 
     # -- endpoints ------------------------------------------------------------------------------
 
@@ -287,8 +182,8 @@ class DmjyClient:
         callback_url: str | None = None,
     ) -> dict[str, Any]:
         """Create a (charged) video task; validated first. Never retried once it may have arrived."""
-        return self.send(
-            calls.create_video(
+        return self.create_video_from(
+            CreateVideoRequest(
                 description=description,
                 image_url=image_url,
                 image_urls=image_urls,
@@ -298,6 +193,11 @@ class DmjyClient:
                 callback_url=callback_url,
             )
         )
+
+    def create_video_from(self, request: CreateVideoRequest) -> dict[str, Any]:
+        """Send a create that is validated already (as :meth:`create_video`, never retried once it
+        may have arrived)."""
+        return self.send(calls.create_video(request))
 
     def get_video(self, video_id: str) -> dict[str, Any]:
         """One video task with ``status``, ``progress``, ``videoUrl``, ``errorMessage``, ..."""
@@ -332,9 +232,9 @@ class DmjyClient:
         price: str | float | None = None,
     ) -> dict[str, Any]:
         """Create a product template for ``user_id`` (the connection's ``user_id`` by default)."""
-        return self.send(
-            calls.create_template(
-                user_id=user_id if user_id is not None else self.config.user_id,
+        return self.create_template_from(
+            CreateTemplateRequest(
+                user_id=self.template_user_id(user_id),
                 name=name,
                 image_url=image_url,
                 description=description,
@@ -342,6 +242,22 @@ class DmjyClient:
                 price=price,
             )
         )
+
+    def create_template_from(self, request: CreateTemplateRequest) -> dict[str, Any]:
+        """Send a template create that is validated already."""
+        return self.send(calls.create_template(request))
+
+    def template_user_id(self, user_id: str | None) -> str:
+        """The owner of a new template: ``user_id``, or when None the connection's ``user_id`` extra.
+
+        Raises :class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` when neither is set.
+        """
+        chosen = user_id if user_id is not None else self.config.user_id
+        if chosen is None:
+            raise DmjyValidationError(
+                "userId", None, "is required: pass user_id or set the connection's user_id extra", "user_id"
+            )
+        return chosen
 
     def list_templates(self, page: int = 1, limit: int = 20, user_id: str | None = None) -> dict[str, Any]:
         """One page: ``templates`` and ``pagination``."""

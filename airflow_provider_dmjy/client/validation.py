@@ -1,7 +1,10 @@
 """Client-side validation: a request that cannot succeed is refused before it is sent.
 
-Each builder returns the JSON body with the vendor's field names, or raises
-:class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` naming the field and the value.
+The rules for one field each: every ``check_*`` returns the value as it goes on the wire, or raises
+:class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` naming the argument, the vendor's
+field and the value. The request objects of :mod:`airflow_provider_dmjy.client.models`
+(``CreateVideoRequest``, ``CreateTemplateRequest``) combine them; the statuses a list may be
+filtered by are :class:`~airflow_provider_dmjy.client.models.VideoStatus`.
 
 The vendor publishes no limits; the ones here are decisions, generous for product videos and
 tight enough that a typo or a runaway template is refused before anything is spent:
@@ -33,18 +36,19 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_PRICE",
     "MAX_URL_LENGTH",
-    "VIDEO_STATUSES",
-    "build_create_template_body",
-    "build_create_video_body",
+    "check_aspect_ratio",
+    "check_duration",
+    "check_http_url",
+    "check_image_urls",
     "check_page",
+    "check_price",
     "check_resource_id",
+    "check_text",
     "check_user_id",
-    "check_video_status",
     "resource_path",
 ]
 
 ASPECT_RATIOS = ("9:16", "16:9")
-VIDEO_STATUSES = ("pending", "processing", "completed", "failed")
 #: Decision: the vendor gives no bounds; a product clip of more than a minute is almost surely a typo.
 MAX_DURATION_SECONDS = 60
 #: Decision: images are merged into one grid image; nine makes a 3x3 grid.
@@ -74,7 +78,8 @@ def _fail(field: str, argument: str, value: Any, reason: str) -> DmjyValidationE
     return DmjyValidationError(field, value, reason, argument=argument)
 
 
-def _text(field: str, argument: str, value: Any, *, required: bool, max_length: int) -> str | None:
+def check_text(field: str, argument: str, value: Any, *, required: bool, max_length: int) -> str | None:
+    """Non-blank text of at most ``max_length`` characters; None when absent and not ``required``."""
     if value is None:
         if required:
             raise _fail(field, argument, value, "is required")
@@ -88,7 +93,8 @@ def _text(field: str, argument: str, value: Any, *, required: bool, max_length: 
     return value
 
 
-def _http_url(field: str, argument: str, value: Any) -> str:
+def check_http_url(field: str, argument: str, value: Any) -> str:
+    """An absolute http(s) URL of at most :data:`MAX_URL_LENGTH` characters, surrounding spaces removed."""
     if not isinstance(value, str):
         raise _fail(field, argument, value, f"must be an http(s) URL string, not {type(value).__name__}")
     url = value.strip()
@@ -104,61 +110,37 @@ def _http_url(field: str, argument: str, value: Any) -> str:
     return url
 
 
-def build_create_video_body(
-    description: Any,
-    image_url: Any = None,
-    image_urls: Any = None,
-    duration: Any = None,
-    aspect_ratio: Any = None,
-    title: Any = None,
-    callback_url: Any = None,
-) -> dict[str, Any]:
-    """The body of ``POST /videos``; exactly one of ``image_url`` and ``image_urls`` is required."""
-    body: dict[str, Any] = {
-        "description": _text(
-            "description", "description", description, required=True, max_length=MAX_DESCRIPTION_LENGTH
-        )
-    }
-    if image_url is not None and image_urls is not None:
-        raise _fail("imageUrls", "image_urls", image_urls, "give image_url or image_urls, not both")
-    if image_url is not None:
-        body["imageUrl"] = _http_url("imageUrl", "image_url", image_url)
-    elif image_urls is not None:
-        if isinstance(image_urls, str) or not isinstance(image_urls, Sequence):
-            raise _fail("imageUrls", "image_urls", image_urls, "must be a list of http(s) URLs")
-        if not image_urls:
-            raise _fail("imageUrls", "image_urls", image_urls, "must not be empty")
-        if len(image_urls) > MAX_IMAGE_URLS:
-            raise _fail("imageUrls", "image_urls", image_urls, f"at most {MAX_IMAGE_URLS} images")
-        body["imageUrls"] = [_http_url(f"imageUrls[{i}]", "image_urls", u) for i, u in enumerate(image_urls)]
-    else:
-        raise _fail(
-            "imageUrl", "image_url", None, "give image_url or image_urls (a product image is required)"
-        )
-    if duration is not None:
-        if isinstance(duration, str) and _DURATION_PATTERN.fullmatch(duration.strip()):
-            duration = int(duration)  # a rendered template field arrives as text
-        if isinstance(duration, bool) or not isinstance(duration, int):
-            raise _fail("duration", "duration", duration, "must be a whole number of seconds")
-        if not 1 <= duration <= MAX_DURATION_SECONDS:
-            raise _fail(
-                "duration", "duration", duration, f"must be between 1 and {MAX_DURATION_SECONDS} seconds"
-            )
-        body["duration"] = duration
-    if aspect_ratio is not None:
-        if aspect_ratio not in ASPECT_RATIOS:
-            raise _fail(
-                "aspectRatio", "aspect_ratio", aspect_ratio, f"must be one of {', '.join(ASPECT_RATIOS)}"
-            )
-        body["aspectRatio"] = aspect_ratio
-    if title is not None:
-        body["title"] = _text("title", "title", title, required=False, max_length=MAX_NAME_LENGTH)
-    if callback_url is not None:
-        body["callbackUrl"] = _http_url("callbackUrl", "callback_url", callback_url)
-    return body
+def check_image_urls(value: Any) -> tuple[str, ...]:
+    """``imageUrls``: 1 to :data:`MAX_IMAGE_URLS` http(s) URLs (merged by the vendor into one grid)."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise _fail("imageUrls", "image_urls", value, "must be a list of http(s) URLs")
+    if not value:
+        raise _fail("imageUrls", "image_urls", value, "must not be empty")
+    if len(value) > MAX_IMAGE_URLS:
+        raise _fail("imageUrls", "image_urls", value, f"at most {MAX_IMAGE_URLS} images")
+    return tuple(check_http_url(f"imageUrls[{i}]", "image_urls", url) for i, url in enumerate(value))
 
 
-def _price(value: Any) -> str:
+def check_duration(value: Any) -> int:
+    """``duration``: whole seconds, 1 to :data:`MAX_DURATION_SECONDS`, as an int or ASCII digits."""
+    if isinstance(value, str) and _DURATION_PATTERN.fullmatch(value.strip()):
+        value = int(value)  # a rendered template field arrives as text
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail("duration", "duration", value, "must be a whole number of seconds")
+    if not 1 <= value <= MAX_DURATION_SECONDS:
+        raise _fail("duration", "duration", value, f"must be between 1 and {MAX_DURATION_SECONDS} seconds")
+    return value
+
+
+def check_aspect_ratio(value: Any) -> str:
+    """``aspectRatio``: one of :data:`ASPECT_RATIOS`."""
+    if value not in ASPECT_RATIOS:
+        raise _fail("aspectRatio", "aspect_ratio", value, f"must be one of {', '.join(ASPECT_RATIOS)}")
+    return value  # type: ignore[no-any-return]
+
+
+def check_price(value: Any) -> str:
+    """A template ``price``: the vendor's string form (``"99.00"``) of a plain non-negative amount."""
     rule = f"must be an amount from 0 to {MAX_PRICE} with at most two decimals, such as '99.00'"
     if isinstance(value, str):
         # Plain ASCII digits only: Decimal() would also take "NaN", "-5", "1e309" and "١٥".
@@ -177,34 +159,6 @@ def _price(value: Any) -> str:
     return f"{amount:.2f}"
 
 
-def build_create_template_body(
-    user_id: Any,
-    name: Any,
-    image_url: Any = None,
-    description: Any = None,
-    product_name: Any = None,
-    price: Any = None,
-) -> dict[str, Any]:
-    """The body of ``POST /templates``."""
-    body: dict[str, Any] = {
-        "userId": check_user_id(user_id),
-        "name": _text("name", "name", name, required=True, max_length=MAX_NAME_LENGTH),
-    }
-    if image_url is not None:
-        body["imageUrl"] = _http_url("imageUrl", "image_url", image_url)
-    if description is not None:
-        body["description"] = _text(
-            "description", "description", description, required=False, max_length=MAX_DESCRIPTION_LENGTH
-        )
-    if product_name is not None:
-        body["productName"] = _text(
-            "productName", "product_name", product_name, required=False, max_length=MAX_NAME_LENGTH
-        )
-    if price is not None:
-        body["price"] = _price(price)
-    return body
-
-
 def check_page(page: Any, limit: Any) -> dict[str, int]:
     """Query parameters for a list call: ``page`` >= 1 and ``limit`` 1..100."""
     for field, value in (("page", page), ("limit", limit)):
@@ -215,13 +169,6 @@ def check_page(page: Any, limit: Any) -> dict[str, int]:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise _fail("limit", "limit", limit, f"must be between 1 and {MAX_PAGE_SIZE}")
     return {"page": page, "limit": limit}
-
-
-def check_video_status(status: Any) -> str | None:
-    """A status filter: None or one of the four task states."""
-    if status is not None and status not in VIDEO_STATUSES:
-        raise _fail("status", "status", status, f"must be one of {', '.join(VIDEO_STATUSES)}")
-    return status  # type: ignore[no-any-return]
 
 
 def check_resource_id(argument: str, value: Any) -> str:
@@ -254,7 +201,7 @@ def check_user_id(value: Any) -> str:
     Looser than :func:`check_resource_id`: it travels in a query string or a JSON body, where it is
     encoded, never in a path. Control characters are refused: no user id has one.
     """
-    text = cast(str, _text("userId", "user_id", value, required=True, max_length=MAX_NAME_LENGTH))
+    text = cast(str, check_text("userId", "user_id", value, required=True, max_length=MAX_NAME_LENGTH))
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
         raise _fail("userId", "user_id", value, "must not contain control characters")
     return text

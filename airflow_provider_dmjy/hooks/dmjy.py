@@ -20,6 +20,7 @@ from airflow.sdk.log import mask_secret
 from airflow_provider_dmjy._compat import AirflowFailException
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
 from airflow_provider_dmjy.client.config import DEFAULT_BASE_URL, ClientConfig
+from airflow_provider_dmjy.client.models import CreateTemplateRequest, CreateVideoRequest, Video, VideoStatus
 from airflow_provider_dmjy.client.sync_client import DmjyClient
 from airflow_provider_dmjy.exceptions import DmjyError, DmjyReconciliationError
 
@@ -217,6 +218,15 @@ class DmjyHook(_DmjyHookBase):
         )
 
     @_fail_fast
+    def create_video_from(self, request: CreateVideoRequest) -> dict[str, Any]:
+        """The create of :meth:`create_video` for a request built (and so validated) already.
+
+        For callers that check their input before deciding to create, as
+        ``DmjyCreateVideoOperator`` does: the request is sent as it is, not validated again.
+        """
+        return self.client.create_video_from(request)
+
+    @_fail_fast
     def get_video(self, video_id: str) -> dict[str, Any]:
         """One video task (``status``, ``progress``, ``videoUrl``, ``errorMessage``, ...)."""
         return self.client.get_video(video_id)
@@ -259,6 +269,12 @@ class DmjyHook(_DmjyHookBase):
         )
 
     @_fail_fast
+    def create_template_from(self, request: CreateTemplateRequest) -> dict[str, Any]:
+        """The create of :meth:`create_template` for a request built (and so validated) already;
+        its ``user_id`` is final (see :meth:`DmjyClient.template_user_id` for the connection's)."""
+        return self.client.create_template_from(request)
+
+    @_fail_fast
     def list_templates(self, page: int = 1, limit: int = 20, user_id: str | None = None) -> dict[str, Any]:
         """One page of templates: ``templates`` and ``pagination``."""
         return self.client.list_templates(page=page, limit=limit, user_id=user_id)
@@ -287,7 +303,6 @@ class DmjyHook(_DmjyHookBase):
         page brought no new video) cannot tell: it raises :class:`DmjyReconciliationError`
         (retryable) rather than answer None, which a caller would take as "safe to create".
         """
-        tag = f"[{marker}]"
         walker = PageWalker("tasks", max_pages)
         data: dict[str, Any] = {}
         while (page := walker.next_page) is not None:
@@ -301,7 +316,8 @@ class DmjyHook(_DmjyHookBase):
                     and created < created_after + self.client.clock.offset_seconds
                 ):
                     return None
-                if tag in str(video.get("title") or "") and video.get("status") != "failed":
+                found = Video.from_api(video)
+                if found.has_marker(marker) and found.status is not VideoStatus.FAILED:
                     return video
         if walker.capped or _announces_more_pages(data, walker.pages_read):
             raise DmjyReconciliationError(

@@ -1,9 +1,11 @@
 """An operator that archives a rendered DMJY video (and its thumbnail) to any object storage.
 
-Media URLs are CDN URLs: they are fetched with a plain ``requests`` session that carries none of
-the API's credentials. Public home: :mod:`airflow_provider_dmjy.operators.video`.
+The transfer itself (a plain session without the API's credentials, the deadline, the size cap,
+the truncation check, the attempts) is :class:`~airflow_provider_dmjy.client.media.MediaClient`'s;
+see :mod:`airflow_provider_dmjy.client.media` for its promises. This module is about paths. Public
+home: :mod:`airflow_provider_dmjy.operators.video`.
 
-What a download promises (and the limits of each promise):
+What a download promises here:
 
 - Nothing is requested before the destination and the file names are known to be usable: a bad
   destination fails the task without an API or media request.
@@ -11,49 +13,41 @@ What a download promises (and the limits of each promise):
   or from the media URL's last path segment) must be one plain file name (see
   :func:`safe_file_name`); the final path, its ``.part`` temporary and the thumbnail's paths are
   checked again after resolving symbolic links (local paths) or normalising the key (remote paths).
-- A file is written to ``.<name>.part`` and moved into place only once complete: its size is
-  checked against ``Content-Length``. A response without ``Content-Length`` (or with a
-  ``Content-Encoding``) cannot be checked for truncation: whatever arrived before the server
-  closed the connection is kept.
-- A download ends: besides ``timeout`` per read, each attempt has a total deadline of
-  ``max(min_deadline, size / min_rate)`` seconds, where size is ``Content-Length`` or, without
-  one, the bytes received so far (so a server that trickles an unannounced body fails after
-  ``min_deadline``). The deadline is checked between reads, so an attempt may overrun it by one
-  ``timeout``. Waiting for the response headers is bounded by ``timeout`` per read only.
-- A body larger than ``max_bytes`` is refused: at once when ``Content-Length`` announces it, else
-  as soon as that many bytes arrived; the partial file is removed.
+- A file is written to ``.<name>.part`` and moved into place only once complete (whole
+  ``Content-Length``, within the limits); a failed attempt leaves no file under either name.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-import posixpath
-import time
-import unicodedata
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_dmjy._compat import AirflowFailException
-from airflow_provider_dmjy.client.validation import check_resource_id
-from airflow_provider_dmjy.exceptions import (
-    DmjyApiError,
-    DmjyConnectionError,
-    DmjyError,
-    DmjyNotFoundError,
-    DmjyPermissionError,
-    DmjyResponseTooLargeError,
-    DmjyServerError,
-    DmjyValidationError,
+from airflow_provider_dmjy.client.media import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MIN_DEADLINE,
+    DEFAULT_MIN_RATE,
+    DownloadLimits,
+    MediaClient,
+    redact_url,
 )
+from airflow_provider_dmjy.client.models import VideoStatus
+from airflow_provider_dmjy.client.validation import check_resource_id
+from airflow_provider_dmjy.exceptions import DmjyApiError, DmjyError, DmjyValidationError
 from airflow_provider_dmjy.hooks.dmjy import as_airflow_error
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator
+from airflow_provider_dmjy.operators.destination import (
+    MAX_FILE_NAME_BYTES,
+    Destination,
+    PartFile,
+    part_path,
+    remove_quietly,
+    safe_file_name,
+)
 
 if TYPE_CHECKING:
-    import requests
     from airflow.sdk import Context, ObjectStoragePath
 
 __all__ = [
@@ -66,23 +60,8 @@ __all__ = [
     "safe_file_name",
 ]
 
-DEFAULT_CHUNK_SIZE = 1024 * 1024
-#: Decision: a product clip of at most a minute is tens of MB; 2 GiB is far above any real one
-#: and still fits a worker's temporary disk.
-DEFAULT_MAX_BYTES = 2 * 1024**3
-#: Decision: 64 KiB/s is slower than any working CDN link; below it a download is stuck.
-DEFAULT_MIN_RATE = 64 * 1024
-#: Decision: every download gets at least a minute, however small the file.
-DEFAULT_MIN_DEADLINE = 60.0
-#: Decision: a derived name leaves room for ``.<name>.part`` within the 255-byte limit of
-#: common file systems.
-MAX_FILE_NAME_BYTES = 200
 # A template that rendered an absent upstream value; "None" is what Jinja makes of None.
 _UNSET_RENDERED = ("", "None")
-_LOCAL_PROTOCOLS = ("", "file", "local")
-_RELATIVE = "must be an absolute local path (a relative one depends on the worker's directory)"
-# Control, format (bidi overrides can disguise an extension) and line/paragraph separators.
-_UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
 
 
 class DmjyDownloadVideoOperator(DmjyBaseOperator):
@@ -119,7 +98,8 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
 
     #: Attempts per file before a transient failure is raised (Airflow's own retries come after).
     download_attempts: int = 3
-    #: Seconds before the second attempt; doubles after each failed attempt.
+    #: The ceiling of the pause before the second attempt; doubles after each failed attempt
+    #: (full jitter, see :class:`~airflow_provider_dmjy.client.backoff.Backoff`).
     download_retry_wait: float = 1.0
 
     def __init__(
@@ -138,23 +118,6 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         _check_source_at_parse_time(video_id, video_url, include_thumbnail)
-        try:  # not template fields: refused when the DAG is parsed, like the create operator's waits
-            for name, value in (("chunk_size", chunk_size), ("max_bytes", max_bytes)):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise DmjyValidationError(name, value, "must be a positive whole number of bytes")
-            for name, number in (
-                ("timeout", timeout),
-                ("min_rate", min_rate),
-                ("min_deadline", min_deadline),
-            ):
-                if (
-                    isinstance(number, bool)
-                    or not isinstance(number, (int, float))
-                    or not 0 < number < math.inf
-                ):
-                    raise DmjyValidationError(name, number, "must be a positive finite number")
-        except DmjyValidationError as error:
-            raise as_airflow_error(error) from None
         self.video_id = video_id
         self.video_url = video_url
         self.destination = destination
@@ -164,17 +127,19 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
         self.max_bytes = max_bytes
         self.min_rate = min_rate
         self.min_deadline = min_deadline
+        try:  # not template fields: refused when the DAG is parsed, like the create operator's waits
+            self._limits()
+        except DmjyValidationError as error:
+            raise as_airflow_error(error) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the destination, resolve the media URLs, download them, return where they went."""
-        import requests
-
         # Everything that can be refused without a request is refused here, before the first one.
         try:
             video_id, video_url = _rendered_source(self.video_id, self.video_url, self.include_thumbnail)
             if video_id is not None:
                 video_id = check_resource_id("video_id", video_id)
-            destination = _Destination.of(self.destination, self.include_thumbnail)
+            destination = Destination.of(self.destination, self.include_thumbnail)
             target = destination.file_for(video_id, video_url)
             thumbnail_target = target.with_suffix(".jpg") if self.include_thumbnail else None
             if thumbnail_target is not None:
@@ -187,11 +152,11 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
             video_url, thumbnail_url = self._media_urls(video_id)
         assert video_url is not None  # _rendered_source returns exactly one of the two
 
-        # A plain session: media URLs are CDN URLs and must never see the API key or secret.
-        with requests.Session() as session:
-            size = self._download(session, video_url, target)
+        # Not the hook's client: a media URL needs no connection, and must never see its credentials.
+        with MediaClient() as media:
+            size = self._download(media, video_url, target)
             if thumbnail_url is not None and thumbnail_target is not None:
-                self._download(session, thumbnail_url, thumbnail_target)
+                self._download(media, thumbnail_url, thumbnail_target)
         return {
             "video_id": video_id,
             "path": str(target),
@@ -212,8 +177,9 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
                 )
             )
         status = video.get("status")
-        if status != "completed":
-            detail = f": {video['errorMessage']}" if status == "failed" and video.get("errorMessage") else ""
+        if status != VideoStatus.COMPLETED:
+            failed = status == VideoStatus.FAILED and video.get("errorMessage")
+            detail = f": {video['errorMessage']}" if failed else ""
             raise AirflowFailException(
                 f"DMJY video {video_id} is {status or 'in an unknown state'}{detail}, not completed: "
                 "nothing to download (wait for it with DmjyVideoSensor or wait_for_completion first)"
@@ -235,272 +201,38 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise as_airflow_error(
                 DmjyApiError(
-                    f"video {video_id} has a {field} that is not an http(s) URL: {_redacted(url)[:120]!r}",
+                    f"video {video_id} has a {field} that is not an http(s) URL: {redact_url(url)[:120]!r}",
                     method="GET",
                     path="/videos/{id}",
                 )
             )
         return url
 
-    def _download(self, session: requests.Session, url: str, target: ObjectStoragePath) -> int:
-        """Stream ``url`` into ``target``; returns its size in bytes."""
+    def _download(self, media: MediaClient, url: str, target: ObjectStoragePath) -> int:
+        """Stream ``url`` into ``target`` through its ``.part`` file; returns its size in bytes."""
         target.fs.makedirs(target.parent.path, exist_ok=True)
-        part = _part_path(target)
-        shown = _redacted(url)
-        wait = self.download_retry_wait
-        for attempt in range(1, self.download_attempts + 1):
-            try:
-                size = self._download_once(session, url, target, part)
-            except DmjyError as error:
-                if not error.retryable or attempt == self.download_attempts:
-                    raise as_airflow_error(error) from None
-                self.log.warning(
-                    "Downloading %s failed (%s); attempt %d of %d in %.1f s",
-                    shown,
-                    error,
-                    attempt + 1,
-                    self.download_attempts,
-                    wait,
-                )
-                time.sleep(wait)
-                wait *= 2
-            else:
-                self.log.info("Downloaded %s to %s (%d bytes)", shown, target, size)
-                return size
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _download_once(
-        self, session: requests.Session, url: str, target: ObjectStoragePath, part: ObjectStoragePath
-    ) -> int:
-        import requests
-        import urllib3
-
-        shown = _redacted(url)
-        started = time.monotonic()
+        part = part_path(target)
         try:
-            # identity: Content-Length then counts the bytes read.
-            with session.get(
-                url, stream=True, timeout=self.timeout, headers={"Accept-Encoding": "identity"}
-            ) as response:
-                if response.status_code >= 400:
-                    raise _http_error(response.status_code, response.reason, shown)
-                expected = _content_length(response.headers.get("Content-Length"))
-                if expected is not None and expected > self.max_bytes:
-                    raise self._too_large(
-                        f"announces {expected} bytes (Content-Length)", response.status_code, shown
-                    )
-                encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
-                written = 0
-                with part.open("wb") as handle:  # type: ignore[no-untyped-call]
-                    while True:
-                        # read1 returns what has arrived (up to chunk_size) instead of waiting for a
-                        # full chunk, so a trickling server meets the deadline check below.
-                        chunk = response.raw.read1(self.chunk_size, decode_content=True)
-                        if not chunk:
-                            break
-                        written += len(chunk)
-                        if written > self.max_bytes:
-                            what = f"sent more than {self.max_bytes} bytes"
-                            raise self._too_large(what, response.status_code, shown)
-                        handle.write(chunk)
-                        self._check_deadline(started, written, expected, shown)
-            if expected is not None and not encoded and written != expected:
-                raise DmjyConnectionError(
-                    f"Download truncated: {written} of {expected} bytes",
-                    method="GET",
-                    path=shown,
-                    reached_server=True,
-                )
+            with PartFile(part) as fileobj:
+                size = media.download(url, fileobj, self._limits())
             part.fs.mv(part.path, target.path)
-            return written
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-            urllib3.exceptions.HTTPError,
-        ) as exc:
-            # Not chained: requests repeats the full URL, query string (a CDN token) included.
-            raise DmjyConnectionError(
-                f"Download failed: {type(exc).__name__}: {_scrubbed(str(exc), url)}",
-                method="GET",
-                path=shown,
-                reached_server=True,
-            ) from None
-        except requests.RequestException as exc:
-            # Too many redirects, a redirect to a scheme requests cannot fetch: no retry helps.
-            raise DmjyApiError(
-                f"Download failed: {type(exc).__name__}: {_scrubbed(str(exc), url)}", method="GET", path=shown
-            ) from None
+        except DmjyError as error:
+            raise as_airflow_error(error) from None
         finally:
-            _remove(part)
+            remove_quietly(part)
+        self.log.info("Downloaded %s to %s (%d bytes)", redact_url(url), target, size)
+        return size
 
-    def _check_deadline(self, started: float, written: int, expected: int | None, shown: str) -> None:
-        """Raise a retryable error once the attempt has outlived ``max(min_deadline, size / min_rate)``."""
-        elapsed = time.monotonic() - started
-        size = written if expected is None else expected
-        deadline = max(self.min_deadline, size / self.min_rate)
-        if elapsed > deadline:
-            of = "" if expected is None else f" of {expected}"
-            raise DmjyConnectionError(
-                f"Download too slow: {written}{of} bytes in {elapsed:.1f} s, past its deadline of "
-                f"{deadline:.1f} s (max(min_deadline={self.min_deadline:g} s, size / "
-                f"min_rate={self.min_rate:g} B/s))",
-                method="GET",
-                path=shown,
-                reached_server=True,
-            )
-
-    def _too_large(self, what: str, status: int, shown: str) -> DmjyResponseTooLargeError:
-        return DmjyResponseTooLargeError(
-            f"media server {what}: the limit is max_bytes={self.max_bytes}; raise it to accept the file",
-            status=status,
-            method="GET",
-            path=shown,
+    def _limits(self) -> DownloadLimits:
+        return DownloadLimits(
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
+            min_rate=self.min_rate,
+            min_deadline=self.min_deadline,
+            chunk_size=self.chunk_size,
+            attempts=self.download_attempts,
+            retry_wait=self.download_retry_wait,
         )
-
-
-@dataclass(frozen=True)
-class _Destination:
-    """A checked destination: the folder every file must stay in, and the file name if one was given."""
-
-    folder: ObjectStoragePath
-    file_name: str | None
-    local: bool
-
-    @classmethod
-    def of(cls, destination: Any, include_thumbnail: bool) -> _Destination:
-        """Check ``destination`` without any API or media request (a remote store may be asked)."""
-        from airflow.sdk import ObjectStoragePath
-
-        def fail(reason: str) -> DmjyValidationError:
-            return DmjyValidationError("destination", destination, reason)
-
-        text: str | None = None
-        if isinstance(destination, ObjectStoragePath):
-            path = destination
-        elif isinstance(destination, (str, os.PathLike)):
-            text = os.fspath(destination).strip()
-            if not text:
-                raise fail("must not be empty")
-            if text == "None":
-                raise fail("rendered to 'None': the value it was templated from is missing")
-            parts = urlsplit(text)
-            if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
-                raise fail("names a host: a local file URL is file:///absolute/path")
-            # Read from the string: Airflow 3.1 makes "videos/" absolute ("/videos"), 3.3 keeps it.
-            if parts.scheme in ("", "file") and not os.path.isabs(parts.path):
-                raise fail(_RELATIVE)
-            try:
-                path = ObjectStoragePath(text)
-            except ValueError as error:
-                raise fail(f"has an unsupported scheme ({error})") from None
-        else:
-            reason = f"must be an ObjectStoragePath or a path/URL string, not {type(destination).__name__}"
-            raise fail(reason)
-        try:
-            path.fs  # noqa: B018 - building the file system is the check
-        except ValueError as error:
-            reason = f"has an unsupported scheme {path.protocol!r} ({error}): install the provider for it"
-            raise fail(reason) from None
-        local = path.protocol in _LOCAL_PROTOCOLS
-        if local and not os.path.isabs(path.path):
-            raise fail(_RELATIVE)
-        # The trailing slash is the only way to name a folder that does not exist yet, and
-        # ObjectStoragePath drops it: read it from the string.
-        is_folder = (text is not None and text.endswith(("/", os.sep))) or path.is_dir()
-        folder, file_name = (path, None) if is_folder else (path.parent, path.name)
-        if local:
-            _check_local_folder(folder.path, fail)
-        if file_name is not None and include_thumbnail and path.suffix.lower() == ".jpg":
-            raise fail("is a .jpg file name: the thumbnail (<stem>.jpg) would overwrite the video")
-        return cls(folder=folder, file_name=file_name, local=local)
-
-    def file_for(self, video_id: str | None, video_url: str | None) -> ObjectStoragePath:
-        """The video's final path: the given file, or a checked name in the folder."""
-        if self.file_name is not None:
-            name = self.file_name
-        elif video_id is not None:
-            name = safe_file_name("video_id", video_id, f"{video_id}.mp4")
-        else:
-            assert video_url is not None
-            name = _url_file_name(video_url)
-        target = self.folder / name
-        self.check_contains(target)
-        return target
-
-    def check_contains(self, target: ObjectStoragePath) -> None:
-        """Refuse ``target`` or its ``.part`` temporary unless they resolve to a file of the folder."""
-        for path in (target, _part_path(target)):
-            if self.local:
-                # Symbolic links resolved: a link planted in the folder cannot redirect the write.
-                folder, resolved = os.path.realpath(self.folder.path), os.path.realpath(path.path)
-                parent = os.path.dirname(resolved)
-            else:
-                folder, resolved = posixpath.normpath(self.folder.path), posixpath.normpath(path.path)
-                parent = posixpath.dirname(resolved)
-            if parent != folder:
-                raise DmjyValidationError(
-                    "destination",
-                    str(self.folder),
-                    f"would receive {str(path)!r}, which resolves to {resolved!r}, outside the folder",
-                )
-
-
-def _check_local_folder(folder: str, fail: Callable[[str], DmjyValidationError]) -> None:
-    """Refuse a folder that cannot be created because it, or a parent, exists as something else."""
-    current = folder
-    while not os.path.lexists(current):
-        parent = os.path.dirname(current)
-        if parent == current:
-            return
-        current = parent
-    if not os.path.isdir(current):
-        raise fail(f"cannot hold files: {current} exists and is not a folder")
-
-
-def safe_file_name(argument: str, value: Any, name: str) -> str:
-    """``name`` if it is one plain file name; else a :class:`DmjyValidationError` on ``argument``.
-
-    Refused: empty, ``.`` and ``..``, a leading ``.`` (a hidden file such as ``.bashrc``) or
-    leading/trailing whitespace, ``/`` or ``\\``, ``%`` (still percent-encoded after decoding),
-    control and format characters (NUL, newlines, bidi overrides) and more than
-    :data:`MAX_FILE_NAME_BYTES` bytes of UTF-8. Never repaired: a refused name fails the task.
-    """
-
-    def fail(reason: str) -> DmjyValidationError:
-        return DmjyValidationError(argument, value, f"cannot name a local file: {name!r} {reason}")
-
-    if not name:
-        raise fail("is empty")
-    if name in (".", ".."):
-        raise fail("is a relative folder reference")
-    if "/" in name or "\\" in name:
-        raise fail("contains a path separator")
-    if any(unicodedata.category(char) in _UNSAFE_CATEGORIES for char in name):
-        raise fail("contains a control character")
-    if name.startswith("."):
-        raise fail("starts with '.' (a hidden file)")
-    if name != name.strip():
-        raise fail("starts or ends with whitespace")
-    if "%" in name:
-        raise fail("is still percent-encoded after decoding")
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES:
-        raise fail(f"is longer than {MAX_FILE_NAME_BYTES} bytes")
-    return name
-
-
-def _url_file_name(url: str) -> str:
-    """The URL's percent-decoded last path segment, if it is a plain file name."""
-    segment = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    if not segment:
-        raise DmjyValidationError(
-            "video_url", _redacted(url), "has no file name in its path: give a destination file name"
-        )
-    return safe_file_name("video_url", _redacted(url), unquote(segment))
-
-
-def _part_path(target: ObjectStoragePath) -> ObjectStoragePath:
-    return target.parent / f".{target.name}.part"
 
 
 def _is_unrendered(value: Any) -> bool:
@@ -542,43 +274,3 @@ def _rendered_source(
             raise fail("include_thumbnail", include_thumbnail, reason)
         return None, str(given_url).strip()
     return given_id, None
-
-
-def _redacted(url: str) -> str:
-    """The URL without user info, query or fragment: a signed CDN URL carries its token there."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _scrubbed(text: str, url: str) -> str:
-    """``text`` without the URL's user info and query string."""
-    parts = urlsplit(url)
-    for secret in (parts.query, parts.netloc.rpartition("@")[0]):
-        if secret:
-            text = text.replace(secret, "...")
-    return text
-
-
-def _content_length(value: str | None) -> int | None:
-    # Only plain ASCII digits: int() would also take "+5", "1_000" and non-ASCII digits.
-    if value is None or not value.strip().isascii() or not value.strip().isdigit():
-        return None
-    return int(value)
-
-
-def _http_error(status: int, reason: str | None, shown: str) -> DmjyError:
-    message = f"media server answered {status} {reason or ''}".rstrip()
-    if status in (408, 429) or status >= 500:
-        return DmjyServerError(message, status=status, method="GET", path=shown)
-    if status == 404:
-        return DmjyNotFoundError(message, status=status, method="GET", path=shown)
-    if status in (401, 403):
-        return DmjyPermissionError(message, status=status, method="GET", path=shown)
-    return DmjyApiError(message, status=status, method="GET", path=shown)
-
-
-def _remove(path: ObjectStoragePath) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if path.exists():
-            path.fs.rm(path.path)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dmjy._compat import AirflowFailException
-from airflow_provider_dmjy.client.validation import build_create_template_body
+from airflow_provider_dmjy.client.models import CreateTemplateRequest
 from airflow_provider_dmjy.exceptions import (
     DmjyAmbiguousRequestError,
     DmjyNotFoundError,
@@ -79,21 +79,19 @@ class DmjyCreateTemplateOperator(DmjyBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, then reuse, refuse or create the template; returns the template dict."""
-        user_id = self.user_id if self.user_id not in (None, "") else self.hook.config.user_id
         try:
-            body = build_create_template_body(
-                user_id, self.name, self.image_url, self.description, self.product_name, self.price
+            request = CreateTemplateRequest(
+                # An empty rendered value (a missing XCom) also means "the connection's".
+                user_id=self.hook.client.template_user_id(self.user_id or None),
+                name=self.name,
+                image_url=self.image_url,
+                description=self.description,
+                product_name=self.product_name,
+                price=self.price,
             )
         except DmjyValidationError as error:
-            if error.argument == "user_id" and user_id is None:
-                error = DmjyValidationError(
-                    "userId",
-                    None,
-                    "is required: pass user_id or set the connection's user_id extra",
-                    argument="user_id",
-                )
             raise as_airflow_error(error) from None
-        user_id, name = body["userId"], body["name"]
+        user_id, name = request.user_id, request.name
 
         # Listed in every mode: the ids seen before the create tell an ambiguous create's own
         # template apart from an older namesake (createdAt is only to the second).
@@ -118,7 +116,7 @@ class DmjyCreateTemplateOperator(DmjyBaseOperator):
         known_ids = {str(t.get("id")) for t in existing}
 
         try:
-            created = self._create(body)
+            created = self.hook.create_template_from(request)
         except DmjyAmbiguousRequestError as error:
             self.log.warning("Creating DMJY template %r may have succeeded (%s); looking it up", name, error)
             found = self._created_by(user_id, name, known_ids)
@@ -126,20 +124,10 @@ class DmjyCreateTemplateOperator(DmjyBaseOperator):
                 self.log.info("The ambiguous create did apply: DMJY template %s", found.get("id"))
                 return found
             self.log.info("The ambiguous create did not apply; creating DMJY template %r once more", name)
-            created = self._create(body)
+            created = self.hook.create_template_from(request)
         self.log.info("Created DMJY template %s (%r) for user %s", created.get("id"), name, user_id)
         # The create answers only id, name and createdAt: add what was sent so callers see one shape.
-        return {**body, **created}
-
-    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.hook.create_template(
-            body["name"],
-            user_id=body["userId"],
-            image_url=body.get("imageUrl"),
-            description=body.get("description"),
-            product_name=body.get("productName"),
-            price=body.get("price"),
-        )
+        return {**request.to_wire(), **created}
 
     def _same_name(self, user_id: str, name: str) -> list[dict[str, Any]]:
         """The user's templates called ``name``, newest first (the API's list order)."""

@@ -8,6 +8,7 @@ answer was lost) finds the video it already made instead of ordering another.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,19 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_dmjy._compat import AirflowFailException, default_deferrable
-from airflow_provider_dmjy.client.validation import build_create_video_body, check_resource_id
+from airflow_provider_dmjy._compat import default_deferrable
+from airflow_provider_dmjy.client.backoff import Backoff
+from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
+from airflow_provider_dmjy.client.validation import check_resource_id
 from airflow_provider_dmjy.exceptions import (
     DmjyAmbiguousRequestError,
     DmjyError,
     DmjyNotFoundError,
     DmjyReconciliationError,
     DmjyValidationError,
-    DmjyVideoFailedError,
     DmjyWaitTimeoutError,
 )
 from airflow_provider_dmjy.hooks.dmjy import MARKER_SEARCH_MAX_PAGES, as_airflow_error
-from airflow_provider_dmjy.operators.base import DmjyBaseOperator
+from airflow_provider_dmjy.operators.base import DmjyBaseOperator, final_video_result, video_wait_result
 from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
 from airflow_provider_dmjy.utils.polling import (
     DEFAULT_POLL_INTERVAL,
@@ -69,14 +71,13 @@ STATE_KEY = "dmjy_video_id"
 #: XCom key of the latest known task dict (plus ``map_index``), pushed for failed renders too, so
 #: a downstream report can show every product's outcome.
 XCOM_VIDEO_KEY = "dmjy_video"
-ACTIVE = ("pending", "processing")
-FINAL = ("completed", "failed")
 #: How far back before the DAG run started a reconciling look-up still searches.
 RECONCILE_MARGIN = timedelta(minutes=10)
 #: Extra time given to Airflow's own deferral timeout, so the trigger's deadline (which can cancel
 #: the render) always fires first.
 DEFER_TIMEOUT_GRACE = timedelta(minutes=5)
-#: Pauses between the searches for a create whose answer was lost: from the first to the longest.
+#: Pauses between the searches for a create whose answer was lost (a Backoff): the first one's
+#: ceiling and the longest.
 RECONCILE_FIRST_PAUSE = 0.5
 RECONCILE_MAX_PAUSE = 5.0
 
@@ -188,16 +189,16 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         marker = self._marker(context)
-        body = self._request_body(marker)  # validated: raises before any request
-        video = self._find_earlier_video(context, marker) or self._create(context, body, marker)
-        self.video_id = str(video["id"])
-        self.log.info("DMJY video %s is %s", self.video_id, video.get("status"))
-        self._publish(context, video)
+        request = self._request(marker)  # validated: raises before any request
+        video = self._find_earlier_video(context, marker) or self._create(context, request, marker)
+        self.video_id = video.id
+        self.log.info("DMJY video %s is %s", self.video_id, video.status)
+        self._publish(context, video.to_dict())
         if not self.wait_for_completion:
-            return video
-        if video.get("status") in ACTIVE:
+            return video.to_dict()
+        if video.status in VideoStatus.ACTIVE:
             video = self._check(video)
-        if video.get("status") in ACTIVE:
+        if video.status in VideoStatus.ACTIVE:
             if self.deferrable:
                 self._defer(video)
             video = self._wait_in_worker(context, video)
@@ -207,32 +208,30 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         ti = context["ti"]
         return task_marker(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
 
-    def _request_body(self, marker: str) -> dict[str, Any]:
-        title = self.title or " ".join(str(self.description).split())[:40]
+    def _request(self, marker: str) -> CreateVideoRequest:
+        """The create, validated once, with this task instance's marker in its title."""
         try:
-            return build_create_video_body(
+            return CreateVideoRequest(
                 description=self.description,
                 image_url=self.image_url,
                 image_urls=self.image_urls,
                 duration=self.duration,
                 aspect_ratio=self.aspect_ratio,
-                title=f"{title} [{marker}]",
+                title=self.title or None,  # an empty rendered title: the description's start
                 callback_url=self.callback_url,
-            )
+            ).with_marker(marker)
         except DmjyValidationError as error:
             raise as_airflow_error(error) from error
 
-    def _find_earlier_video(self, context: Context, marker: str) -> dict[str, Any] | None:
+    def _find_earlier_video(self, context: Context, marker: str) -> Video | None:
         """The video an earlier try of this task instance created, if it is still usable."""
         store: Any = context.get("task_state_store")  # Airflow >= 3.3; absent (None) before
         if store is not None:
             stored_id = store.get(STATE_KEY)
             if stored_id:
                 video = self._get_if_exists(str(stored_id))
-                if video is not None and video.get("status") != "failed":
-                    self.log.info(
-                        "Reattaching to video %s from an earlier try (%s)", stored_id, video["status"]
-                    )
+                if video is not None and video.status is not VideoStatus.FAILED:
+                    self.log.info("Reattaching to video %s from an earlier try (%s)", stored_id, video.status)
                     return video
                 self.log.info("Earlier video %s is failed or deleted", stored_id)
         if int(getattr(context["ti"], "try_number", 1) or 1) > 1:
@@ -241,19 +240,21 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             return self._find_by_marker(context, marker)
         return None
 
-    def _get_if_exists(self, video_id: str) -> dict[str, Any] | None:
+    def _get_if_exists(self, video_id: str) -> Video | None:
         try:
-            return self.hook.get_video(video_id)
+            return Video.from_api(self.hook.get_video(video_id))
         except DmjyNotFoundError:
             return None
 
-    def _find_by_marker(self, context: Context, marker: str) -> dict[str, Any] | None:
+    def _find_by_marker(self, context: Context, marker: str) -> Video | None:
         """The newest usable video whose title carries this task's marker (a bounded search)."""
-        video = self.hook.find_video_by_marker(
+        found = self.hook.find_video_by_marker(
             marker, self._search_cutoff(context), max_pages=self.reconcile_max_pages
         )
-        if video is not None:
-            self.log.info("Found video %s created by an earlier attempt (marker %s)", video["id"], marker)
+        if found is None:
+            return None
+        video = Video.from_api(found)
+        self.log.info("Found video %s created by an earlier attempt (marker %s)", video.id, marker)
         return video
 
     @staticmethod
@@ -265,28 +266,19 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             return None
         return float(started.timestamp() - RECONCILE_MARGIN.total_seconds())
 
-    def _create(self, context: Context, body: dict[str, Any], marker: str) -> dict[str, Any]:
-        arguments = {
-            "description": body["description"],
-            "image_url": body.get("imageUrl"),
-            "image_urls": body.get("imageUrls"),
-            "duration": body.get("duration"),
-            "aspect_ratio": body.get("aspectRatio"),
-            "title": body["title"],
-            "callback_url": body.get("callbackUrl"),
-        }
+    def _create(self, context: Context, request: CreateVideoRequest, marker: str) -> Video:
         try:
-            created = self.hook.create_video(**arguments)
+            created = Video.from_api(self.hook.create_video_from(request))
         except DmjyAmbiguousRequestError as error:
             created = self._settle_unknown_create(context, marker, error)
         store: Any = context.get("task_state_store")  # Airflow >= 3.3; absent (None) before
         if store is not None:
-            store.set(STATE_KEY, created["id"])
+            store.set(STATE_KEY, created.id)
         return created
 
     def _settle_unknown_create(
         self, context: Context, marker: str, error: DmjyAmbiguousRequestError
-    ) -> dict[str, Any]:
+    ) -> Video:
         """The video of a create whose answer was lost, or a retryable error: never a second create.
 
         The server may commit the create after the client gave up (a queued request), so one look
@@ -297,7 +289,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         grace = self.hook.config.timeout + self.reconcile_grace_seconds
         self.log.warning("%s; looking for the video (marker %s) for up to %.0f s", error, marker, grace)
         deadline = time.monotonic() + grace
-        pause = RECONCILE_FIRST_PAUSE
+        pauses = Backoff(RECONCILE_FIRST_PAUSE, RECONCILE_MAX_PAUSE)
         while True:
             try:
                 found = self._find_by_marker(context, marker)
@@ -315,8 +307,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                 raise self._unknown_create(
                     marker, f"{error}; no video carrying the marker appeared within {grace:.0f} s"
                 ) from error
-            time.sleep(min(pause, remaining))
-            pause = min(pause * 2, RECONCILE_MAX_PAUSE)
+            time.sleep(min(pauses.next_delay(), remaining))
 
     @staticmethod
     def _unknown_create(marker: str, why: str) -> DmjyReconciliationError:
@@ -327,12 +318,12 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
 
     # -- waiting -------------------------------------------------------------------------------
 
-    def _defer(self, video: dict[str, Any]) -> None:
+    def _defer(self, video: Video) -> None:
         from airflow_provider_dmjy.triggers.video import DmjyVideoTrigger
 
         self.defer(
             trigger=DmjyVideoTrigger(
-                video_id=str(video["id"]),
+                video_id=video.id,
                 dmjy_conn_id=self.dmjy_conn_id,
                 deadline=time.time() + self.timeout,
                 poll_interval=self.poll_interval,
@@ -343,80 +334,72 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             timeout=timedelta(seconds=self.timeout) + DEFER_TIMEOUT_GRACE,
         )
 
-    def _wait_in_worker(self, context: Context, video: dict[str, Any]) -> dict[str, Any]:
+    def _wait_in_worker(self, context: Context, video: Video) -> Video:
         """Poll on the same adaptive schedule as the trigger until final or the timeout."""
-        video_id = str(video["id"])
         started = time.monotonic()
         deadline = started + self.timeout
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
-        while video.get("status") in ACTIVE:
+        while video.status in VideoStatus.ACTIVE:
             now = time.monotonic()
             if now >= deadline:
                 return self._timed_out(context, video, now - started)
-            delay = min(schedule.next_delay(video.get("status"), video.get("progress")), deadline - now)
+            delay = min(schedule.next_delay(video.status, video.progress), deadline - now)
             self.log.info(
                 "DMJY video %s %s (%s%%); next check in %.0f s",
-                video_id,
-                video.get("status"),
-                video.get("progress", 0),
+                video.id,
+                video.status,
+                video.progress or 0,
                 delay,
             )
             time.sleep(delay)
             video = self._check(video)
         return video
 
-    def _check(self, video: dict[str, Any]) -> dict[str, Any]:
+    def _check(self, video: Video) -> Video:
         """The video's current state; the last one known when a transient error hides it."""
         try:
-            return self.hook.get_video(str(video["id"]))
+            return Video.from_api(self.hook.get_video(video.id))
         except DmjyError as error:
             if not error.retryable:
                 raise
-            self.log.warning("Checking video %s failed (%s); will try again", video["id"], error)
+            self.log.warning("Checking video %s failed (%s); will try again", video.id, error)
             return video
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the task dict on ``completed``; a precise error otherwise."""
-        status = event.get("status")
-        video_id = str(event.get("video_id") or self.video_id)
-        self.video_id = video_id
-        if status in ("completed", "failed"):
-            video = event.get("video") or {
-                "id": video_id,
-                "status": status,
-                "errorMessage": event.get("message"),
-            }
-            return self._result(context, video)
-        if status == "timeout":
-            return self._timed_out(context, event.get("video") or {"id": video_id}, self.timeout)
-        raise AirflowFailException(f"Waiting for DMJY video {video_id} failed: {event.get('message')}")
+        self.video_id = str(event.get("video_id") or self.video_id)
+        return video_wait_result(
+            event,
+            self.video_id,
+            on_timeout=lambda video, _message: self._timed_out(context, video, self.timeout),
+            publish=functools.partial(self._publish_final, context),
+        )
 
-    def _timed_out(self, context: Context, video: dict[str, Any], waited: float) -> dict[str, Any]:
-        """The wait's deadline passed: the result if the video finished meanwhile, else cancel and raise.
+    def _timed_out(self, context: Context, video: Video, waited: float) -> Video:
+        """The wait's deadline passed: the video if it finished meanwhile, else cancel and raise.
 
         The render can complete between the last check and now (a deferral timeout fires while it
         finishes): a video a fresh read shows ``completed`` is the task's result, a ``failed`` one
         fails with the vendor's message. Only a video still rendering is cancelled.
         """
-        video_id = str(video["id"])
-        latest = self._cancel(video_id, "the wait timed out")
-        if latest is not None and latest.get("status") in FINAL:
-            self.log.info("DMJY video %s is %s after all: using it", video_id, latest.get("status"))
-            return self._result(context, latest)
+        latest = self._cancel(video.id, "the wait timed out")
+        if latest is not None and latest.status in VideoStatus.TERMINAL:
+            self.log.info("DMJY video %s is %s after all: using it", video.id, latest.status)
+            return latest
         current = latest or video
-        error = DmjyWaitTimeoutError(video_id, current.get("status"), waited)
-        self._publish(context, {**current, "status": "timeout", "errorMessage": str(error)})
+        error = DmjyWaitTimeoutError(video.id, current.status, waited)
+        self._publish(context, {**current.to_dict(), "status": "timeout", "errorMessage": str(error)})
         raise error
 
-    def _result(self, context: Context, video: dict[str, Any]) -> dict[str, Any]:
+    def _result(self, context: Context, video: Video) -> dict[str, Any]:
         """The final task dict; raises (fail fast, no retry) with the vendor's message on ``failed``."""
-        self.video_url = video.get("videoUrl")
-        result = self._publish(context, video)
-        if video.get("status") == "failed":
-            raise as_airflow_error(DmjyVideoFailedError(str(video.get("id")), video.get("errorMessage")))
-        return result
+        return final_video_result(video, functools.partial(self._publish_final, context))
 
-    def _publish(self, context: Context, video: dict[str, Any]) -> dict[str, Any]:
+    def _publish_final(self, context: Context, video: Video) -> dict[str, Any]:
+        self.video_url = video.video_url
+        return self._publish(context, video.to_dict())
+
+    def _publish(self, context: Context, video: Mapping[str, Any]) -> dict[str, Any]:
         result = {key: video.get(key) for key in RESULT_FIELDS}
         ti = context.get("ti")
         if ti is not None and hasattr(ti, "xcom_push"):
@@ -425,7 +408,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
 
     # -- cancelling ----------------------------------------------------------------------------
 
-    def _cancel(self, video_id: str, why: str) -> dict[str, Any] | None:
+    def _cancel(self, video_id: str, why: str) -> Video | None:
         """Re-read the video, then stop its render (``cancel_on_kill``) only if it is still running.
 
         A finished video (``completed`` or ``failed``) is never deleted: it is paid for and
@@ -433,7 +416,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         (None when it failed or the video is gone).
         """
         try:
-            video = self.hook.get_video(video_id)
+            video = Video.from_api(self.hook.get_video(video_id))
         except DmjyNotFoundError:
             self.log.info("DMJY video %s is already gone (%s)", video_id, why)
             return None
@@ -442,9 +425,8 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                 "Could not read DMJY video %s (%s), so it is left as it is: %s", video_id, why, error
             )
             return None
-        status = video.get("status")
-        if status not in ACTIVE:
-            self.log.info("DMJY video %s is already %s (%s): nothing to cancel", video_id, status, why)
+        if video.status not in VideoStatus.ACTIVE:
+            self.log.info("DMJY video %s is already %s (%s): nothing to cancel", video_id, video.status, why)
         elif not self.cancel_on_kill:
             self.log.info("Leaving DMJY video %s running (%s; cancel_on_kill=False)", video_id, why)
         else:

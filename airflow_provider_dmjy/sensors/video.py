@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_dmjy._compat import AirflowFailException, AirflowSkipException, conf
+from airflow_provider_dmjy._compat import AirflowSkipException, conf
+from airflow_provider_dmjy.client.models import Video, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyError, DmjyValidationError, DmjyVideoFailedError
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook, as_airflow_error
+from airflow_provider_dmjy.operators.base import video_wait_result
 from airflow_provider_dmjy.utils.polling import (
     DEFAULT_POLL_INTERVAL,
     MAX_POLL_INTERVAL_LIMIT,
@@ -31,10 +33,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["DmjyVideoSensor"]
-
-# Kept in step with triggers/video.py, which this module must not import at parse time.
-_VIDEO_COMPLETED = "completed"
-_VIDEO_FAILED = "failed"
 
 #: Extra time the triggerer allows beyond the trigger's own deadline: the trigger normally fires its
 #: ``timeout`` event first (with a better message); this only catches a trigger that hangs.
@@ -108,16 +106,14 @@ class DmjyVideoSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """One check: done with the task dict when completed; raises when the render failed."""
         video = self._check()
-        if video is None:
-            return PokeReturnValue(is_done=False)
-        if video.get("status") == _VIDEO_COMPLETED:
-            return PokeReturnValue(is_done=True, xcom_value=video)
+        if video is not None and video.status is VideoStatus.COMPLETED:
+            return PokeReturnValue(is_done=True, xcom_value=video.to_dict())
         return PokeReturnValue(is_done=False)
 
-    def _check(self) -> dict[str, Any] | None:
+    def _check(self) -> Video | None:
         """The task (None after a transient error); raises for a failed render or a permanent error."""
         try:
-            video = self.hook.get_video(self.video_id)
+            video = Video.from_api(self.hook.get_video(self.video_id))
         except DmjyError as error:
             if error.retryable:
                 # The hook already retried; a wait must outlive a flaky API, so just look again later.
@@ -127,12 +123,11 @@ class DmjyVideoSensor(BaseSensorOperator):
                 self._next_delay = None
                 return None
             self._fail(error)
-        status, progress = video.get("status"), video.get("progress")
-        if status == _VIDEO_FAILED:
-            self._fail(DmjyVideoFailedError(self.video_id, video.get("errorMessage")))
-        if status != _VIDEO_COMPLETED:
-            self._next_delay = self._schedule.next_delay(status, progress)
-            self.log.info("DMJY video %s is %s (%s%%)", self.video_id, status, progress)
+        if video.status is VideoStatus.FAILED:
+            self._fail(DmjyVideoFailedError(self.video_id, video.error_message))
+        if video.status is not VideoStatus.COMPLETED:
+            self._next_delay = self._schedule.next_delay(video.status, video.progress)
+            self.log.info("DMJY video %s is %s (%s%%)", self.video_id, video.status, video.progress)
         return video
 
     def _fail(self, error: DmjyError | str, exception_type: type[Exception] | None = None) -> NoReturn:
@@ -174,9 +169,9 @@ class DmjyVideoSensor(BaseSensorOperator):
             return super().execute(context)
         # One check before deferring: a finished video needs no round trip through the triggerer.
         video = self._check()
-        if video is not None and video.get("status") == _VIDEO_COMPLETED:
+        if video is not None and video.status is VideoStatus.COMPLETED:
             self.log.info("DMJY video %s is already completed", self.video_id)
-            return video
+            return video.to_dict()
         self._defer()
 
     def _defer(self) -> NoReturn:
@@ -196,21 +191,11 @@ class DmjyVideoSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the completed task dict or a precise exception."""
-        from airflow_provider_dmjy.triggers.video import (
-            EVENT_COMPLETED,
-            EVENT_ERROR,
-            EVENT_FAILED,
-            EVENT_TIMEOUT,
-        )
+        try:
+            return video_wait_result(event, self.video_id, on_timeout=self._timed_out)
+        except DmjyError as error:
+            self._fail(error)
 
-        status = event.get("status")
-        if status == EVENT_COMPLETED:
-            self.log.info("DMJY video %s completed", self.video_id)
-            return event["video"]
-        if status == EVENT_FAILED:
-            self._fail(DmjyVideoFailedError(event.get("video_id", self.video_id), event.get("message")))
-        if status == EVENT_TIMEOUT:
-            self._fail(str(event.get("message")), AirflowSensorTimeout)
-        if status == EVENT_ERROR:
-            self._fail(f"{event.get('error_type')}: {event.get('message')}", AirflowFailException)
-        self._fail(f"Unexpected event from the DMJY video trigger: {event!r}", AirflowFailException)
+    def _timed_out(self, video: Video, message: str) -> NoReturn:
+        """The trigger's deadline is this sensor's ``timeout``: over (a skip with ``soft_fail``)."""
+        self._fail(message, AirflowSensorTimeout)

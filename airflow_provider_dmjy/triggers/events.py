@@ -41,13 +41,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_dmjy.client.backoff import Backoff
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
+from airflow_provider_dmjy.client.models import Video, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyError
 from airflow_provider_dmjy.hooks.dmjy import DmjyAsyncHook
 
 __all__ = ["DmjyVideoEventTrigger", "VideoCursor"]
 
-TERMINAL_STATUSES = ("completed", "failed")
+TERMINAL_STATUSES = tuple(sorted(status.value for status in VideoStatus.TERMINAL))
 _MAX_BACKOFF_SECONDS = 300.0
 _CURSOR_KEY_PREFIX = "dmjy_video_event_cursor"
 
@@ -137,7 +139,7 @@ class DmjyVideoEventTrigger(BaseEventTrigger):
     def __init__(
         self,
         dmjy_conn_id: str = DmjyAsyncHook.default_conn_name,
-        statuses: Iterable[str] = ("completed",),
+        statuses: Iterable[str] = (VideoStatus.COMPLETED.value,),
         poll_interval: float = 30.0,
         emit_existing: bool = False,
         lookback_seconds: float = 600.0,
@@ -324,26 +326,26 @@ async def _poll_batches(
     API errors never end the loop (a watcher must outlive an outage or a fixed connection): they are
     logged and the next poll waits longer, up to five minutes.
     """
-    failures = 0
+    # The first failure waits up to two poll intervals, every further one up to twice as long.
+    backoff = Backoff(2 * poll_interval, _MAX_BACKOFF_SECONDS)
     while True:
         try:
             # One HTTP session for as long as polls succeed, shared with the connection's other triggers.
             async with DmjyAsyncHook(conn_id) as hook:
                 while True:
                     batch = await _scan(hook, status, time.time() - scan_window)
-                    failures = 0
+                    backoff.reset()
                     yield batch
                     await asyncio.sleep(poll_interval)
         except DmjyError as error:
-            failures += 1
-            delay = min(_MAX_BACKOFF_SECONDS, poll_interval * 2 ** min(failures, 10))
+            delay = backoff.next_delay(error)
             if error.retryable:
                 log.warning(
-                    "DMJY video events (%s): poll failed, retrying in %.0f s: %s", conn_id, delay, error
+                    "DMJY video events (%s): poll failed, retrying in %.1f s: %s", conn_id, delay, error
                 )
             else:
                 log.error(
-                    "DMJY video events (%s): poll failed, retrying in %.0f s: %s", conn_id, delay, error
+                    "DMJY video events (%s): poll failed, retrying in %.1f s: %s", conn_id, delay, error
                 )
             await asyncio.sleep(delay)
 
@@ -361,6 +363,6 @@ async def _scan(hook: DmjyAsyncHook, status: str | None, created_after: float) -
             created = _epoch(video.get("createdAt"))
             if created is not None and created < created_after:
                 return found
-            if video.get("status") in TERMINAL_STATUSES:
+            if Video.from_api(video).status in VideoStatus.TERMINAL:
                 found.append(video)
     return found

@@ -1,6 +1,8 @@
 """The triggerer-side wait for a DMJY video render: poll until it is final, then fire one event.
 
-Event payloads (JSON-serialisable dicts; ``status`` is one of the ``EVENT_*`` constants):
+Event payloads (JSON-serialisable dicts; ``status`` is one of the ``EVENT_*`` constants; a task
+dict is ``Video.to_dict()``, the vendor's fields, which the resumed task reads back with
+:meth:`~airflow_provider_dmjy.client.models.Video.from_api`):
 
 - ``{"status": "completed", "video_id": id, "video": <task dict>}``
 - ``{"status": "failed", "video_id": id, "video": <task dict>, "message": <vendor errorMessage>}``
@@ -12,17 +14,17 @@ Event payloads (JSON-serialisable dicts; ``status`` is one of the ``EVENT_*`` co
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_dmjy.client.backoff import Backoff
+from airflow_provider_dmjy.client.models import Video, VideoStatus
 from airflow_provider_dmjy.exceptions import (
     DmjyError,
     DmjyNotFoundError,
-    DmjyRateLimitError,
     DmjyWaitTimeoutError,
 )
 from airflow_provider_dmjy.hooks.dmjy import DmjyAsyncHook
@@ -36,18 +38,14 @@ __all__ = [
     "DmjyVideoTrigger",
 ]
 
-EVENT_COMPLETED = "completed"
+EVENT_COMPLETED = VideoStatus.COMPLETED.value
 """The render finished; ``video`` is the completed task."""
-EVENT_FAILED = "failed"
+EVENT_FAILED = VideoStatus.FAILED.value
 """The render ended ``failed``; ``message`` is the vendor's ``errorMessage``."""
 EVENT_TIMEOUT = "timeout"
 """The deadline passed first; ``video`` is the last task seen (or None)."""
 EVENT_ERROR = "error"
 """A non-retryable API error ended the wait; ``error_type`` names the exception class."""
-
-VIDEO_COMPLETED = "completed"
-VIDEO_FAILED = "failed"
-_UNFINISHED = frozenset({"pending", "processing"})
 
 
 class DmjyVideoTrigger(BaseTrigger):
@@ -93,7 +91,6 @@ class DmjyVideoTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.cancel_on_kill = cancel_on_kill
-        self._rng = random.Random()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and the constructor's keyword arguments (primitives only)."""
@@ -135,9 +132,10 @@ class DmjyVideoTrigger(BaseTrigger):
 
     async def _wait(self, hook: DmjyAsyncHook, started: float) -> dict[str, Any]:
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
-        video: dict[str, Any] | None = None
+        video: Video | None = None
         last_error: DmjyError | None = None
-        transient_errors = 0
+        # Transient errors slow the polls down; a success resets the pace.
+        backoff = Backoff(self.poll_interval, self.max_poll_interval)
         # The deferring task checked the video a moment ago, so the first look waits one interval.
         # An event fired within seconds of the deferral would also race Airflow's bookkeeping of the
         # deferring worker: the scheduler can then fail the resumed task ("changed externally").
@@ -147,37 +145,41 @@ class DmjyVideoTrigger(BaseTrigger):
         await asyncio.sleep(first_delay)
         while True:
             try:
-                video = await hook.get_video(self.video_id)
+                video = Video.from_api(await hook.get_video(self.video_id))
             except DmjyError as error:
                 if not error.retryable:
                     return self._error_payload(error)
                 # The hook already retried a few times; the wait goes on, only slower.
                 last_error = error
-                transient_errors += 1
-                delay = self._backoff(transient_errors, error)
+                delay = backoff.next_delay(error)
                 self.log.warning(
                     "DMJY video %s: transient error, polling again in %.1f s: %s", self.video_id, delay, error
                 )
             else:
                 last_error = None
-                transient_errors = 0
-                status, progress = video.get("status"), video.get("progress")
-                if status == VIDEO_COMPLETED:
-                    return {"status": EVENT_COMPLETED, "video_id": self.video_id, "video": video}
-                if status == VIDEO_FAILED:
+                backoff.reset()
+                if video.status is VideoStatus.COMPLETED:
+                    return {"status": EVENT_COMPLETED, "video_id": self.video_id, "video": video.to_dict()}
+                if video.status is VideoStatus.FAILED:
                     return {
                         "status": EVENT_FAILED,
                         "video_id": self.video_id,
-                        "video": video,
-                        "message": video.get("errorMessage"),
+                        "video": video.to_dict(),
+                        "message": video.error_message,
                     }
-                if status not in _UNFINISHED:
+                if video.status is None:
                     self.log.warning(
-                        "DMJY video %s has an unknown status %r; waiting on", self.video_id, status
+                        "DMJY video %s has an unknown status %r; waiting on",
+                        self.video_id,
+                        video.raw.get("status"),
                     )
-                delay = schedule.next_delay(status, progress)
+                delay = schedule.next_delay(video.status, video.progress)
                 self.log.debug(
-                    "DMJY video %s: %s, %s%%, next check in %.1f s", self.video_id, status, progress, delay
+                    "DMJY video %s: %s, %s%%, next check in %.1f s",
+                    self.video_id,
+                    video.status,
+                    video.progress,
+                    delay,
                 )
             if self.deadline is not None:
                 remaining = self.deadline - time.time()
@@ -186,14 +188,6 @@ class DmjyVideoTrigger(BaseTrigger):
                     return self._timeout_payload(video, last_error, time.monotonic() - started)
                 delay = min(delay, remaining)
             await asyncio.sleep(delay)
-
-    def _backoff(self, attempt: int, error: DmjyError) -> float:
-        """Exponential backoff with full jitter, at least ``Retry-After``, at most ``max_poll_interval``."""
-        ceiling = min(self.max_poll_interval, self.poll_interval * 2 ** (attempt - 1))
-        delay = self._rng.uniform(ceiling / 2, ceiling)
-        if isinstance(error, DmjyRateLimitError) and error.retry_after:
-            delay = max(delay, error.retry_after)
-        return min(delay, self.max_poll_interval)
 
     def _error_payload(self, error: DmjyError) -> dict[str, Any]:
         self.log.error("DMJY video %s: %s", self.video_id, error)
@@ -205,12 +199,17 @@ class DmjyVideoTrigger(BaseTrigger):
         }
 
     def _timeout_payload(
-        self, video: dict[str, Any] | None, last_error: DmjyError | None, waited: float
+        self, video: Video | None, last_error: DmjyError | None, waited: float
     ) -> dict[str, Any]:
-        message = str(DmjyWaitTimeoutError(self.video_id, video.get("status") if video else None, waited))
+        message = str(DmjyWaitTimeoutError(self.video_id, video.status if video else None, waited))
         if last_error is not None:
             message += f" (last check failed: {last_error})"
-        return {"status": EVENT_TIMEOUT, "video_id": self.video_id, "video": video, "message": message}
+        return {
+            "status": EVENT_TIMEOUT,
+            "video_id": self.video_id,
+            "video": video.to_dict() if video else None,
+            "message": message,
+        }
 
     async def on_kill(self) -> None:
         """With ``cancel_on_kill``, delete the remote task if it is still rendering (Airflow >= 3.3).
@@ -241,13 +240,14 @@ class DmjyVideoTrigger(BaseTrigger):
         # run() has already left its ``async with`` (it was cancelled first): open a hook of our own.
         async with DmjyAsyncHook(self.dmjy_conn_id) as hook:
             try:
-                video = await hook.get_video(self.video_id)
+                video = Video.from_api(await hook.get_video(self.video_id))
             except DmjyNotFoundError:
                 self.log.info("Task killed; DMJY video %s is already gone", self.video_id)
                 return
-            status = video.get("status")
-            if status not in _UNFINISHED:
-                self.log.info("Task killed; DMJY video %s is %s, nothing to cancel", self.video_id, status)
+            if video.status not in VideoStatus.ACTIVE:
+                self.log.info(
+                    "Task killed; DMJY video %s is %s, nothing to cancel", self.video_id, video.status
+                )
                 return
             try:
                 await hook.delete_video(self.video_id)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from airflow_provider_dmjy.client.models import VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyValidationError
 
 __all__ = [
@@ -97,7 +98,7 @@ class PollSchedule:
     def next_delay(self, status: str | None, progress: float | int | None) -> float:
         """Seconds to wait before the next check, given what this check saw."""
         now = self._monotonic()
-        if status == "processing" and progress is not None:
+        if status == VideoStatus.PROCESSING and progress is not None:
             delay = self._estimate_remaining(now, float(progress))
         else:
             delay = self.poll_interval * 1.5**self._pending_polls

@@ -21,7 +21,8 @@ from airflow_provider_dmjy.exceptions import (
     DmjyValidationError,
 )
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook
-from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator, _Destination
+from airflow_provider_dmjy.operators.destination import Destination
+from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from tests.hostile_server import HostileServer, Reply, envelope
 
@@ -356,7 +357,7 @@ def test_a_symlink_planted_in_the_folder_is_refused(
 def test_a_remote_key_cannot_leave_its_prefix() -> None:
     # Names are single safe segments before they get here; this is the last line for remote stores.
     folder = ObjectStoragePath("s3://bucket/archive")
-    destination = _Destination(folder=folder, file_name=None, local=False)
+    destination = Destination(folder=folder, file_name=None, local=False)
     destination.check_contains(folder / "vid_1.mp4")
     for escape in ("../x.mp4", "sub/x.mp4"):
         with pytest.raises(DmjyValidationError, match="outside the folder"):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_dmjy._compat import AirflowFailException
+from airflow_provider_dmjy.client.models import Video
 from airflow_provider_dmjy.exceptions import (
     DmjyNotFoundError,
     DmjyReconciliationError,
@@ -128,6 +129,39 @@ def test_failed_render_raises_with_the_vendor_message(fast_sim: SimulatorHandle)
     record = context["ti"].pushed["dmjy_video"]
     assert record["status"] == "failed" and "Rendering failed" in record["errorMessage"]
     assert record["map_index"] == 3
+
+
+RENDERED = {"id": "v1", "status": "completed", "progress": 100, "videoUrl": "https://x/v.mp4", "userId": "u"}
+
+
+def test_execute_complete_rebuilds_the_video_of_the_event() -> None:
+    op, context = make_op(deferrable=True), make_context()
+    result = op.execute_complete(context, {"status": "completed", "video_id": "v1", "video": RENDERED})
+    assert result == {key: RENDERED.get(key) for key in RESULT_FIELDS}
+    assert op.video_id == "v1" and op.video_url == "https://x/v.mp4"
+    assert context["ti"].pushed["dmjy_video"] == {**result, "map_index": -1}
+
+
+def test_execute_complete_publishes_a_failed_render_then_fails() -> None:
+    op, context = make_op(deferrable=True), make_context()
+    failed = {**RENDERED, "status": "failed", "videoUrl": None, "errorMessage": "审核未通过"}
+    event = {"status": "failed", "video_id": "v1", "video": failed, "message": "审核未通过"}
+    with pytest.raises(DmjyVideoFailedError, match="审核未通过") as info:
+        op.execute_complete(context, event)
+    assert isinstance(info.value, AirflowFailException)
+    assert context["ti"].pushed["dmjy_video"]["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("event", "fragment"),
+    [
+        ({"status": "error", "video_id": "v1", "message": "404", "error_type": "DmjyNotFoundError"}, "404"),
+        ({"status": "weird", "video_id": "v1"}, "Unexpected event"),
+    ],
+)
+def test_execute_complete_fails_for_an_event_without_a_video(event: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(AirflowFailException, match=fragment):
+        make_op(deferrable=True).execute_complete(make_context(), event)
 
 
 @pytest.mark.parametrize("cancel_on_kill", [True, False])
@@ -254,8 +288,8 @@ class CompletesAtTheDeadline(DmjyCreateVideoOperator):
 
     simulator: SimulatorHandle
 
-    def _timed_out(self, context: Any, video: dict[str, Any], waited: float) -> dict[str, Any]:
-        self.simulator.complete(str(video["id"]))
+    def _timed_out(self, context: Any, video: Video, waited: float) -> Video:
+        self.simulator.complete(video.id)
         return super()._timed_out(context, video, waited)
 
 

@@ -16,13 +16,11 @@ from hypothesis import strategies as st
 
 from airflow_provider_dmjy.client import calls
 from airflow_provider_dmjy.client.calls import Call, PageWalker
-from airflow_provider_dmjy.client.config import ClientConfig
 from airflow_provider_dmjy.client.responses import parse_body
-from airflow_provider_dmjy.client.retry import CallRetry
+from airflow_provider_dmjy.client.retry import CallAttempts
 from airflow_provider_dmjy.exceptions import DmjyError
 from tests.reliability.evidence import Evidence
 
-CONFIG = ClientConfig(api_key="mk_sim_key", api_secret="sim_secret", base_url="http://127.0.0.1:1/api/v1")
 CALLS = [
     Call("GET", "/account"),
     Call("POST", "/videos", json={"description": "d"}),
@@ -104,9 +102,7 @@ def test_reading_any_answer_raises_only_dmjy_errors(evidence: Evidence) -> None:
     def check(status: int, headers: dict[str, str], body: bytes, call: Call) -> None:
         for read in (
             lambda: parse_body(status, headers, body, call.method, "/api/v1" + call.path),
-            lambda: CallRetry(call, CONFIG, "/api/v1" + call.path).settle(
-                status, headers, body, call.method, 0.0
-            ),
+            lambda: CallAttempts(call, "/api/v1" + call.path).settle(status, headers, body, call.method, 0.0),
         ):
             try:
                 data = read()

@@ -1,4 +1,8 @@
-"""Client-side validation: each bad input names the field and the value; good input maps to vendor names."""
+"""Client-side validation: each bad input names the field and the value; good input maps to vendor names.
+
+The create bodies are the request objects' wire form (``CreateVideoRequest``, ``CreateTemplateRequest``),
+which run these rules once, when they are made.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,28 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_dmjy.client import calls
+from airflow_provider_dmjy.client.models import CreateTemplateRequest, CreateVideoRequest, VideoStatus
 from airflow_provider_dmjy.client.validation import (
     MAX_DESCRIPTION_LENGTH,
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
-    build_create_template_body,
-    build_create_video_body,
     check_page,
     check_resource_id,
     check_user_id,
-    check_video_status,
     resource_path,
 )
 from airflow_provider_dmjy.exceptions import DmjyValidationError
 
 IMG = "https://example.com/a.jpg"
+
+
+def build_create_video_body(description: Any, **kwargs: Any) -> dict[str, Any]:
+    return CreateVideoRequest(description=description, **kwargs).to_wire()
+
+
+def build_create_template_body(user_id: Any, name: Any, **kwargs: Any) -> dict[str, Any]:
+    return CreateTemplateRequest(user_id=user_id, name=name, **kwargs).to_wire()
 
 
 def test_minimal_video_body() -> None:
@@ -187,10 +198,13 @@ def test_bad_pages(page: Any, limit: Any, field: str) -> None:
 
 
 def test_status_filter() -> None:
-    assert check_video_status("completed") == "completed"
-    assert check_video_status(None) is None
+    assert VideoStatus.check("completed") is VideoStatus.COMPLETED
     with pytest.raises(DmjyValidationError, match="status"):
-        check_video_status("done")
+        VideoStatus.check("done")
+    assert calls.list_videos(1, 20, None).params == {"page": 1, "limit": 20}  # no filter
+    assert calls.list_videos(1, 20, "completed").params == {"page": 1, "limit": 20, "status": "completed"}
+    with pytest.raises(DmjyValidationError, match="status"):
+        calls.list_videos(1, 20, "done")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,348 @@
+"""Typed values of the DMJY API: the video status, the answers, and the create requests.
+
+Answers (:class:`Video`, :class:`Template`, :class:`Account`, :class:`Page`) are read with
+``from_api(data)``, which tolerates missing or odd fields (they read as None) and raises only
+:class:`~airflow_provider_dmjy.exceptions.DmjyInvalidResponseError`, for an answer that is not an
+object or (except the account) has no id. ``to_dict()`` gives the vendor's field names back and
+keeps every field the answer had, so ``Video.from_api(d).to_dict() == d`` for what a hook returned.
+
+Requests (:class:`CreateVideoRequest`, :class:`CreateTemplateRequest`) validate their arguments
+when they are made, with the rules of :mod:`airflow_provider_dmjy.client.validation`, and know
+their wire form (``to_wire()``): a request that exists can be sent as it is.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from airflow_provider_dmjy.client import validation as v
+from airflow_provider_dmjy.exceptions import DmjyInvalidResponseError, DmjyValidationError
+
+__all__ = [
+    "Account",
+    "CreateTemplateRequest",
+    "CreateVideoRequest",
+    "Page",
+    "Template",
+    "Video",
+    "VideoStatus",
+]
+
+
+class VideoStatus(str, enum.Enum):
+    """The state of a video task. ``ACTIVE`` still renders; ``TERMINAL`` is final.
+
+    A ``str`` enum: ``VideoStatus.COMPLETED == "completed"``, and it prints as its value.
+    """
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    ACTIVE: ClassVar[frozenset[VideoStatus]]
+    TERMINAL: ClassVar[frozenset[VideoStatus]]
+
+    def __str__(self) -> str:
+        return str.__str__(self)  # "completed" in messages and logs, not "VideoStatus.COMPLETED"
+
+    @classmethod
+    def check(cls, value: object, argument: str = "status") -> VideoStatus:
+        """``value`` as a status; raises :class:`DmjyValidationError` for anything else."""
+        try:
+            return cls(value)
+        except ValueError:
+            statuses = ", ".join(status.value for status in cls)
+            raise DmjyValidationError("status", value, f"must be one of {statuses}", argument) from None
+
+    @classmethod
+    def is_terminal(cls, value: str) -> bool:
+        """Whether ``value`` is final (``completed`` or ``failed``); an unknown value is refused."""
+        return cls.check(value) in cls.TERMINAL
+
+    @classmethod
+    def is_active(cls, value: str) -> bool:
+        """Whether ``value`` still renders (``pending`` or ``processing``); an unknown value is refused."""
+        return cls.check(value) in cls.ACTIVE
+
+
+# Not members: set after the class (an enum turns every value in its body into a member).
+VideoStatus.ACTIVE = frozenset({VideoStatus.PENDING, VideoStatus.PROCESSING})
+VideoStatus.TERMINAL = frozenset({VideoStatus.COMPLETED, VideoStatus.FAILED})
+
+
+# -- reading answers --------------------------------------------------------------------------------
+
+
+def _object(data: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise DmjyInvalidResponseError(f"The DMJY {what} is not a JSON object but {type(data).__name__}")
+    return data
+
+
+def _id(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise DmjyInvalidResponseError(f"A DMJY answer has no usable id (got {value!r})")
+    return str(value)
+
+
+def _str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _number(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
+
+
+def _whole(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    return value if isinstance(value, bool) else None
+
+
+def _status(data: Mapping[str, Any], key: str) -> VideoStatus | None:
+    try:
+        return VideoStatus(data.get(key))
+    except ValueError:  # missing, or a status this package does not know: the raw value stays
+        return None
+
+
+def _api(wire: str, read: Callable[[Mapping[str, Any], str], Any] = _str) -> Any:
+    """A field read from (and written back to) the vendor's field ``wire``; None when unreadable."""
+    return dataclasses.field(default=None, metadata={"wire": wire, "read": read})
+
+
+def _api_id() -> Any:
+    """The required ``id``: an answer without one cannot be addressed, so it is refused."""
+    return dataclasses.field(metadata={"wire": "id", "read": _id})
+
+
+_V = TypeVar("_V", bound="_ApiValue")
+
+
+@dataclasses.dataclass(frozen=True)
+class _ApiValue:
+    """``from_api()`` and ``to_dict()`` for the answers, driven by each field's vendor name."""
+
+    #: The answer as received: every field, also those without an attribute (empty for a value
+    #: made in code). Not compared: two reads of the same state are equal.
+    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False, kw_only=True)
+
+    @classmethod
+    def from_api(cls: type[_V], data: object) -> _V:
+        """The value of one answer (the envelope's ``data``, or one list item)."""
+        answer = _object(data, cls.__name__.lower())
+        fields = [field for field in dataclasses.fields(cls) if "wire" in field.metadata]
+        read = {field.name: field.metadata["read"](answer, field.metadata["wire"]) for field in fields}
+        return cls(**read, raw=dict(answer))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The vendor's field names; every field of the original answer is kept."""
+        data = dict(self.raw)
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if "wire" in field.metadata and value is not None:  # None: the raw value (if any) stays
+                data[field.metadata["wire"]] = value.value if isinstance(value, VideoStatus) else value
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Video(_ApiValue):
+    """A video task (``GET /videos/{id}``, ``POST /videos``, a list item). ``status`` is None when
+    the answer has none this package knows; the raw value stays in ``raw`` and ``to_dict()``."""
+
+    id: str = _api_id()
+    status: VideoStatus | None = _api("status", _status)  # noqa: RUF009 - _api is a dataclasses.field
+    progress: float | None = _api("progress", _number)
+    title: str | None = _api("title")
+    video_url: str | None = _api("videoUrl")
+    thumbnail_url: str | None = _api("thumbnailUrl")
+    duration: int | None = _api("duration", _whole)
+    aspect_ratio: str | None = _api("aspectRatio")
+    error_message: str | None = _api("errorMessage")
+    created_at: str | None = _api("createdAt")
+    updated_at: str | None = _api("updatedAt")
+
+    def has_marker(self, marker: str) -> bool:
+        """Whether the title carries ``marker`` as :meth:`CreateVideoRequest.with_marker` put it."""
+        return _marker_tag(marker) in (self.title or "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Template(_ApiValue):
+    """A product template (``POST /templates``, a list item)."""
+
+    id: str = _api_id()
+    user_id: str | None = _api("userId")
+    name: str | None = _api("name")
+    image_url: str | None = _api("imageUrl")
+    description: str | None = _api("description")
+    product_name: str | None = _api("productName")
+    price: str | None = _api("price")
+    created_at: str | None = _api("createdAt")
+
+
+@dataclasses.dataclass(frozen=True)
+class Account(_ApiValue):
+    """The API key's account (``GET /account``; it has no id)."""
+
+    user_id: str | None = _api("userId")
+    email: str | None = _api("email")
+    name: str | None = _api("name")
+    balance: float | None = _api("balance", _number)
+    plan: str | None = _api("plan")
+    low_balance_threshold: float | None = _api("lowBalanceThreshold", _number)
+    is_low_balance: bool | None = _api("isLowBalance", _bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class Page(Generic[_V]):
+    """One page of a list: its items (those with an id, in the server's order) and the page count
+    the server announced (``total_pages``, None when it announced none that can be read).
+
+    ``key`` is the list's field: ``Page.from_api(data, "tasks", Video)`` or ``(data, "templates", Template)``.
+    """
+
+    key: str
+    items: tuple[_V, ...]
+    total_pages: int | None = None
+    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: object, key: str, item: type[_V]) -> Page[_V]:
+        """The page of a list answer; items without an id are left out (nothing could address them)."""
+        answer = _object(data, "list page")
+        entries = answer.get(key)
+        items: list[_V] = []
+        for entry in entries if isinstance(entries, list) else ():
+            try:
+                items.append(item.from_api(entry))
+            except DmjyInvalidResponseError:
+                continue
+        pagination = answer.get("pagination")
+        total = _number(pagination, "totalPages") if isinstance(pagination, Mapping) else None
+        return cls(key, tuple(items), None if total is None else math.ceil(total), dict(answer))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The page with the vendor's field names (each item through its own ``to_dict()``)."""
+        return {**self.raw, self.key: [item.to_dict() for item in self.items]}
+
+
+# -- requests ---------------------------------------------------------------------------------------
+
+
+def _marker_tag(marker: str) -> str:
+    return f"[{marker}]"
+
+
+def _arg(wire: str, check: Callable[[Any], Any]) -> Any:
+    """An argument sent as the vendor's field ``wire`` after ``check`` (its rule in ``validation``)."""
+    return dataclasses.field(metadata={"wire": wire, "check": check})
+
+
+def _opt(wire: str, check: Callable[[Any], Any]) -> Any:
+    """An optional argument (None: not sent)."""
+    return dataclasses.field(default=None, metadata={"wire": wire, "check": check})
+
+
+def _text(field: str, argument: str, max_length: int, *, required: bool = False) -> Callable[[Any], Any]:
+    return functools.partial(v.check_text, field, argument, required=required, max_length=max_length)
+
+
+def _url(field: str, argument: str) -> Callable[[Any], str]:
+    return functools.partial(v.check_http_url, field, argument)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Request:
+    """Runs each argument's check once, when the request is made; gives the JSON body."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is not None or field.default is dataclasses.MISSING:
+                # Frozen: the checked (normalised) value replaces the given one, once.
+                object.__setattr__(self, field.name, field.metadata["check"](value))
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON body, with the vendor's field names; arguments left at None are not sent."""
+        body = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                body[field.metadata["wire"]] = list(value) if isinstance(value, tuple) else value
+        return body
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CreateVideoRequest(_Request):
+    """A valid ``POST /videos`` (a charged create): checked when made, so it is sent as it is.
+
+    Exactly one of ``image_url`` and ``image_urls`` (at most 9, merged into one grid image);
+    ``duration`` 1-60 seconds (ASCII digits are accepted: a rendered template gives text);
+    ``aspect_ratio`` ``9:16`` or ``16:9``; the limits are in :mod:`~airflow_provider_dmjy.client.validation`.
+    Raises :class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` naming the argument.
+    """
+
+    description: str = _arg(
+        "description", _text("description", "description", v.MAX_DESCRIPTION_LENGTH, required=True)
+    )
+    image_url: str | None = _opt("imageUrl", _url("imageUrl", "image_url"))
+    image_urls: Sequence[str] | None = _opt("imageUrls", v.check_image_urls)
+    duration: int | None = _opt("duration", v.check_duration)
+    aspect_ratio: str | None = _opt("aspectRatio", v.check_aspect_ratio)
+    title: str | None = _opt("title", _text("title", "title", v.MAX_NAME_LENGTH))
+    callback_url: str | None = _opt("callbackUrl", _url("callbackUrl", "callback_url"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.image_url is not None and self.image_urls is not None:
+            raise DmjyValidationError(
+                "imageUrls", self.image_urls, "give image_url or image_urls, not both", "image_urls"
+            )
+        if self.image_url is None and self.image_urls is None:
+            raise DmjyValidationError(
+                "imageUrl", None, "give image_url or image_urls (a product image is required)", "image_url"
+            )
+
+    def with_marker(self, marker: str) -> CreateVideoRequest:
+        """This request with ``[marker]`` appended to its title (to the description's start when
+        it has none), so that :meth:`Video.has_marker` recognises the video it makes. Only the new
+        title is checked (it must still fit the title limit); the rest was checked already."""
+        title = f"{self.title or ' '.join(self.description.split())[:40]} {_marker_tag(marker)}"
+        marked = copy.copy(self)  # a copy: keeps the checked values without running the checks again
+        object.__setattr__(marked, "title", _text("title", "title", v.MAX_NAME_LENGTH, required=True)(title))
+        return marked
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CreateTemplateRequest(_Request):
+    """A valid ``POST /templates`` for user ``user_id``: checked when made, sent as it is.
+
+    A number ``price`` is sent as the vendor's string with two decimals (``12.5`` as ``"12.50"``).
+    Raises :class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` naming the argument.
+    """
+
+    user_id: str = _arg("userId", v.check_user_id)
+    name: str = _arg("name", _text("name", "name", v.MAX_NAME_LENGTH, required=True))
+    image_url: str | None = _opt("imageUrl", _url("imageUrl", "image_url"))
+    description: str | None = _opt(
+        "description", _text("description", "description", v.MAX_DESCRIPTION_LENGTH)
+    )
+    product_name: str | None = _opt("productName", _text("productName", "product_name", v.MAX_NAME_LENGTH))
+    price: str | float | None = _opt("price", v.check_price)
