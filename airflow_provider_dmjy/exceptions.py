@@ -230,7 +230,13 @@ class DmjyVideoFailedError(DmjyError):
 
 
 class DmjyWaitTimeoutError(DmjyError):
-    """A video did not reach a final state before the deadline."""
+    """A video did not reach a final state before the deadline.
+
+    ``retryable``: the render may still finish, so whether a task retry tries again is for the
+    task's ``retries`` to decide, not a failure forced here.
+    """
+
+    retryable = True
 
     def __init__(self, video_id: str, status: str | None, waited_seconds: float) -> None:
         self.video_id = video_id

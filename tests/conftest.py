@@ -48,14 +48,14 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hooks retry with a 10 ms backoff: the tests check what is retried, not how long it takes."""
     from dataclasses import replace
 
-    from airflow_provider_dmjy.hooks import dmjy as dmjy_hooks
+    from airflow_provider_dmjy.hooks import connection
 
-    original = dmjy_hooks.config_from_connection
+    original = connection.config_from_connection
 
     def fast(conn: Any, **overrides: Any) -> Any:
         return replace(original(conn, **overrides), backoff_base=0.01)
 
-    monkeypatch.setattr(dmjy_hooks, "config_from_connection", fast)
+    monkeypatch.setattr(connection, "config_from_connection", fast)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import enum
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
 
 from airflow_provider_dmjy.client import validation as v
@@ -32,6 +33,7 @@ __all__ = [
     "Template",
     "Video",
     "VideoStatus",
+    "parse_vendor_time",
 ]
 
 
@@ -78,6 +80,18 @@ VideoStatus.TERMINAL = frozenset({VideoStatus.COMPLETED, VideoStatus.FAILED})
 
 
 # -- reading answers --------------------------------------------------------------------------------
+
+
+def parse_vendor_time(value: object) -> float | None:
+    """Epoch seconds of a ``createdAt`` or ``updatedAt`` (ISO 8601, ``...Z``; UTC when it names no
+    zone), or None when it is missing or unreadable. The one reader of the vendor's timestamps."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _object(data: object, what: str) -> Mapping[str, Any]:

@@ -168,7 +168,7 @@ class DmjyClient:
     # -- endpoints ------------------------------------------------------------------------------
 
     def get_account(self) -> dict[str, Any]:
-        """The key's account: ``balance``, ``plan``, ``usage``, ``isLowBalance``, ..."""
+        """The key's account: ``balance``, ``plan``, ``usage``, ``lowBalanceThreshold``, ``isLowBalance``."""
         return self.send(calls.get_account())
 
     def create_video(
@@ -181,7 +181,8 @@ class DmjyClient:
         title: str | None = None,
         callback_url: str | None = None,
     ) -> dict[str, Any]:
-        """Create a (charged) video task; validated first. Never retried once it may have arrived."""
+        """Create a charged video task (validated first); raises ``DmjyAmbiguousRequestError``
+        instead of retrying once the request may have reached the server."""
         return self.create_video_from(
             CreateVideoRequest(
                 description=description,
@@ -195,8 +196,12 @@ class DmjyClient:
         )
 
     def create_video_from(self, request: CreateVideoRequest) -> dict[str, Any]:
-        """Send a create that is validated already (as :meth:`create_video`, never retried once it
-        may have arrived)."""
+        """The create of :meth:`create_video` for a request built (and so validated) already.
+
+        For callers that check their input before deciding to create, as ``DmjyCreateVideoOperator``
+        does: the request is sent as it is, not validated again (and, as :meth:`create_video`, never
+        retried once it may have reached the server).
+        """
         return self.send(calls.create_video(request))
 
     def get_video(self, video_id: str) -> dict[str, Any]:
@@ -244,7 +249,8 @@ class DmjyClient:
         )
 
     def create_template_from(self, request: CreateTemplateRequest) -> dict[str, Any]:
-        """Send a template create that is validated already."""
+        """The create of :meth:`create_template` for a request built (and so validated) already;
+        its ``user_id`` is final (see :meth:`template_user_id` for the connection's)."""
         return self.send(calls.create_template(request))
 
     def template_user_id(self, user_id: str | None) -> str:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dmjy._compat import AirflowFailException
 from airflow_provider_dmjy.exceptions import DmjyValidationError
-from airflow_provider_dmjy.hooks.dmjy import as_airflow_error
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator
 
 if TYPE_CHECKING:
@@ -75,16 +74,13 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read the account and compare its balance with what is required; returns the account."""
-        try:
+        with self.failures():
             min_balance = _coerce("min_balance", self.min_balance)
             required_credits = _coerce("required_credits", self.required_credits)
             video_count = _coerce("video_count", self.video_count, whole=True)
             video_duration = _coerce("video_duration", self.video_duration, whole=True)
             credits_per_second = _coerce("credits_per_second", self.credits_per_second)
-        except DmjyValidationError as error:
-            raise as_airflow_error(error) from None
-
-        account = self.hook.get_account()
+            account = self.hook.get_account()
         balance = _coerce_balance(account.get("balance"))
 
         required: Number = 0

@@ -35,8 +35,7 @@ from airflow_provider_dmjy.client.media import (
 )
 from airflow_provider_dmjy.client.models import VideoStatus
 from airflow_provider_dmjy.client.validation import check_resource_id
-from airflow_provider_dmjy.exceptions import DmjyApiError, DmjyError, DmjyValidationError
-from airflow_provider_dmjy.hooks.dmjy import as_airflow_error
+from airflow_provider_dmjy.exceptions import DmjyApiError, DmjyValidationError
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator
 from airflow_provider_dmjy.operators.destination import (
     MAX_FILE_NAME_BYTES,
@@ -127,25 +126,24 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
         self.max_bytes = max_bytes
         self.min_rate = min_rate
         self.min_deadline = min_deadline
-        try:  # not template fields: refused when the DAG is parsed, like the create operator's waits
+        with self.failures():  # not template fields: refused when the DAG is parsed, like the waits
             self._limits()
-        except DmjyValidationError as error:
-            raise as_airflow_error(error) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the destination, resolve the media URLs, download them, return where they went."""
+        with self.failures():
+            return self._archive()
+
+    def _archive(self) -> dict[str, Any]:
         # Everything that can be refused without a request is refused here, before the first one.
-        try:
-            video_id, video_url = _rendered_source(self.video_id, self.video_url, self.include_thumbnail)
-            if video_id is not None:
-                video_id = check_resource_id("video_id", video_id)
-            destination = Destination.of(self.destination, self.include_thumbnail)
-            target = destination.file_for(video_id, video_url)
-            thumbnail_target = target.with_suffix(".jpg") if self.include_thumbnail else None
-            if thumbnail_target is not None:
-                destination.check_contains(thumbnail_target)
-        except DmjyValidationError as error:
-            raise as_airflow_error(error) from None
+        video_id, video_url = _rendered_source(self.video_id, self.video_url, self.include_thumbnail)
+        if video_id is not None:
+            video_id = check_resource_id("video_id", video_id)
+        destination = Destination.of(self.destination, self.include_thumbnail)
+        target = destination.file_for(video_id, video_url)
+        thumbnail_target = target.with_suffix(".jpg") if self.include_thumbnail else None
+        if thumbnail_target is not None:
+            destination.check_contains(thumbnail_target)
 
         thumbnail_url: str | None = None
         if video_id is not None:
@@ -169,12 +167,10 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
         answered_id = video.get("id")
         if answered_id is not None and answered_id != video_id:
             # Not DmjyInvalidResponseError (retryable: a cut body): asking again gets the same answer.
-            raise as_airflow_error(
-                DmjyApiError(
-                    f"asked for video {video_id!r}, the API answered video {str(answered_id)[:80]!r}",
-                    method="GET",
-                    path="/videos/{id}",
-                )
+            raise DmjyApiError(
+                f"asked for video {video_id!r}, the API answered video {str(answered_id)[:80]!r}",
+                method="GET",
+                path="/videos/{id}",
             )
         status = video.get("status")
         if status != VideoStatus.COMPLETED:
@@ -199,12 +195,10 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
         url = urljoin(self.hook.config.base_url, str(value))
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise as_airflow_error(
-                DmjyApiError(
-                    f"video {video_id} has a {field} that is not an http(s) URL: {redact_url(url)[:120]!r}",
-                    method="GET",
-                    path="/videos/{id}",
-                )
+            raise DmjyApiError(
+                f"video {video_id} has a {field} that is not an http(s) URL: {redact_url(url)[:120]!r}",
+                method="GET",
+                path="/videos/{id}",
             )
         return url
 
@@ -216,8 +210,6 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
             with PartFile(part) as fileobj:
                 size = media.download(url, fileobj, self._limits())
             part.fs.mv(part.path, target.path)
-        except DmjyError as error:
-            raise as_airflow_error(error) from None
         finally:
             remove_quietly(part)
         self.log.info("Downloaded %s to %s (%d bytes)", redact_url(url), target, size)

@@ -7,12 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dmjy._compat import AirflowFailException
 from airflow_provider_dmjy.client.models import CreateTemplateRequest
-from airflow_provider_dmjy.exceptions import (
-    DmjyAmbiguousRequestError,
-    DmjyNotFoundError,
-    DmjyValidationError,
-)
-from airflow_provider_dmjy.hooks.dmjy import as_airflow_error
+from airflow_provider_dmjy.exceptions import DmjyAmbiguousRequestError, DmjyNotFoundError
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator
 
 if TYPE_CHECKING:
@@ -79,7 +74,7 @@ class DmjyCreateTemplateOperator(DmjyBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, then reuse, refuse or create the template; returns the template dict."""
-        try:
+        with self.failures():
             request = CreateTemplateRequest(
                 # An empty rendered value (a missing XCom) also means "the connection's".
                 user_id=self.hook.client.template_user_id(self.user_id or None),
@@ -89,10 +84,10 @@ class DmjyCreateTemplateOperator(DmjyBaseOperator):
                 product_name=self.product_name,
                 price=self.price,
             )
-        except DmjyValidationError as error:
-            raise as_airflow_error(error) from None
-        user_id, name = request.user_id, request.name
+            return self._reuse_or_create(request)
 
+    def _reuse_or_create(self, request: CreateTemplateRequest) -> dict[str, Any]:
+        user_id, name = request.user_id, request.name
         # Listed in every mode: the ids seen before the create tell an ambiguous create's own
         # template apart from an older namesake (createdAt is only to the second).
         existing = self._same_name(user_id, name)
@@ -161,14 +156,15 @@ class DmjyDeleteTemplateOperator(DmjyBaseOperator):
 
     def execute(self, context: Context) -> str:
         """Delete the template; returns its id."""
-        try:
-            self.hook.delete_template(self.template_id)
-        except DmjyNotFoundError:
-            if not self.missing_ok:
-                raise
-            self.log.info(
-                "DMJY template %s does not exist (deleted already?): nothing to do", self.template_id
-            )
-        else:
-            self.log.info("Deleted DMJY template %s", self.template_id)
-        return self.template_id
+        with self.failures():
+            try:
+                self.hook.delete_template(self.template_id)
+            except DmjyNotFoundError:
+                if not self.missing_ok:
+                    raise
+                self.log.info(
+                    "DMJY template %s does not exist (deleted already?): nothing to do", self.template_id
+                )
+            else:
+                self.log.info("Deleted DMJY template %s", self.template_id)
+            return self.template_id

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_dmjy._compat import AirflowSkipException, conf
+from airflow_provider_dmjy._compat import AirflowFailException, AirflowSkipException, default_deferrable
 from airflow_provider_dmjy.client.models import Video, VideoStatus
-from airflow_provider_dmjy.exceptions import DmjyError, DmjyValidationError, DmjyVideoFailedError
-from airflow_provider_dmjy.hooks.dmjy import DmjyHook, as_airflow_error
-from airflow_provider_dmjy.operators.base import video_wait_result
+from airflow_provider_dmjy.exceptions import DmjyError, DmjyVideoFailedError
+from airflow_provider_dmjy.hooks.failures import airflow_failures
+from airflow_provider_dmjy.operators.base import DmjyBaseOperator, video_wait_result
 from airflow_provider_dmjy.utils.polling import (
     DEFAULT_POLL_INTERVAL,
     MAX_POLL_INTERVAL_LIMIT,
@@ -34,12 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DmjyVideoSensor"]
 
-#: Extra time the triggerer allows beyond the trigger's own deadline: the trigger normally fires its
-#: ``timeout`` event first (with a better message); this only catches a trigger that hangs.
-_DEFERRAL_GRACE = timedelta(minutes=5)
 
-
-class DmjyVideoSensor(BaseSensorOperator):
+class DmjyVideoSensor(DmjyBaseOperator, BaseSensorOperator):
     """Wait until video task ``video_id`` is ``completed``; returns (and pushes to XCom) the task dict.
 
     Works in ``poke``, ``reschedule`` and deferrable mode. A render that ends ``failed`` fails the
@@ -48,7 +44,8 @@ class DmjyVideoSensor(BaseSensorOperator):
     (5xx, 429, resets) never fail the wait: the next check simply comes later.
 
     Checks follow the adaptive poll schedule of the trigger (near the estimated finish, between
-    ``poll_interval`` and ``max_poll_interval``) unless ``exponential_backoff`` is set.
+    ``poll_interval`` and ``max_poll_interval``) unless ``exponential_backoff`` is set. Also a
+    :class:`DmjyBaseOperator`: the operators' ``dmjy_conn_id``, hook, failure boundary and deferral.
 
     :param video_id: the video task id (templated); checked when the sensor runs, before any
         request: an id that is not one safe URL segment fails the task without retries.
@@ -68,44 +65,55 @@ class DmjyVideoSensor(BaseSensorOperator):
         self,
         *,
         video_id: str,
-        dmjy_conn_id: str = DmjyHook.default_conn_name,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         # Not template fields: refused when the DAG is parsed, and before the base class, which
-        # turns NaN or infinity into a bare ValueError or OverflowError.
-        try:
+        # turns NaN or infinity into a bare ValueError or OverflowError. (Not self.failures(): no
+        # soft_fail before the base class has read it, and a bad DAG is no skip.)
+        with airflow_failures():
             poll_interval, max_poll_interval = check_poll_intervals(poll_interval, max_poll_interval)
             for name, maximum in (("timeout", MAX_WAIT_SECONDS), ("poke_interval", MAX_POLL_INTERVAL_LIMIT)):
                 if kwargs.get(name) is not None:
                     value = kwargs[name]
                     seconds = value.total_seconds() if isinstance(value, timedelta) else value
                     kwargs[name] = check_seconds(name, seconds, maximum)
-        except DmjyValidationError as error:
-            raise as_airflow_error(error) from None
         kwargs.setdefault("poke_interval", poll_interval)
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # DmjyBaseOperator takes dmjy_conn_id, BaseSensorOperator the rest
         self.video_id = video_id
-        self.dmjy_conn_id = dmjy_conn_id
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self._next_delay: float | None = None
 
     @cached_property
-    def hook(self) -> DmjyHook:
-        """The hook for ``dmjy_conn_id`` (built at run time, never at parse time)."""
-        return DmjyHook(dmjy_conn_id=self.dmjy_conn_id)
-
-    @cached_property
     def _schedule(self) -> PollSchedule:
         return PollSchedule(self.poll_interval, self.max_poll_interval)
 
+    @contextlib.contextmanager
+    def failures(self) -> Iterator[None]:
+        """The operators' boundary (:meth:`DmjyBaseOperator.failures`), plus the sensor's own rule:
+        with ``soft_fail`` (or ``never_fail``) a failure (a failed render, an API error no retry
+        can fix, the timeout) skips the task instead.
+
+        Explicit rather than left to ``BaseSensorOperator``: its conversion covers only the poke loop
+        and ``resume_execution``, not the first check a deferrable ``execute`` makes.
+        """
+        try:
+            with super().failures():
+                yield
+        except (AirflowFailException, AirflowSensorTimeout) as error:
+            for flag in ("soft_fail", "never_fail"):
+                if getattr(self, flag, False):
+                    raise AirflowSkipException(f"Skipping ({flag}=True): {error}") from error
+            raise
+
     def poke(self, context: Context) -> PokeReturnValue:
         """One check: done with the task dict when completed; raises when the render failed."""
-        video = self._check()
+        with self.failures():
+            video = self._check()
         if video is not None and video.status is VideoStatus.COMPLETED:
             return PokeReturnValue(is_done=True, xcom_value=video.to_dict())
         return PokeReturnValue(is_done=False)
@@ -115,38 +123,18 @@ class DmjyVideoSensor(BaseSensorOperator):
         try:
             video = Video.from_api(self.hook.get_video(self.video_id))
         except DmjyError as error:
-            if error.retryable:
-                # The hook already retried; a wait must outlive a flaky API, so just look again later.
-                self.log.warning(
-                    "DMJY video %s: transient error, checking again later: %s", self.video_id, error
-                )
-                self._next_delay = None
-                return None
-            self._fail(error)
+            if not error.retryable:
+                raise
+            # The hook already retried; a wait must outlive a flaky API, so just look again later.
+            self.log.warning("DMJY video %s: transient error, checking again later: %s", self.video_id, error)
+            self._next_delay = None
+            return None
         if video.status is VideoStatus.FAILED:
-            self._fail(DmjyVideoFailedError(self.video_id, video.error_message))
+            raise DmjyVideoFailedError(self.video_id, video.error_message)
         if video.status is not VideoStatus.COMPLETED:
             self._next_delay = self._schedule.next_delay(video.status, video.progress)
             self.log.info("DMJY video %s is %s (%s%%)", self.video_id, video.status, video.progress)
         return video
-
-    def _fail(self, error: DmjyError | str, exception_type: type[Exception] | None = None) -> NoReturn:
-        """Raise ``error`` so that the task fails without retries, or skips with ``soft_fail``.
-
-        Explicit rather than left to ``BaseSensorOperator``: its conversion covers only the poke loop
-        and ``resume_execution``, not the first check a deferrable ``execute`` makes.
-        """
-        message = str(error)
-        for flag in ("soft_fail", "never_fail"):
-            if getattr(self, flag, False):
-                raise AirflowSkipException(f"Skipping ({flag}=True): {message}")
-        if exception_type is not None:
-            raise exception_type(message)
-        assert isinstance(error, DmjyError)
-        failure = as_airflow_error(error)
-        if failure is error:  # already an AirflowFailException: the hook converts what it raises
-            raise error
-        raise failure from error
 
     def _get_next_poke_interval(
         self,
@@ -168,34 +156,23 @@ class DmjyVideoSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         # One check before deferring: a finished video needs no round trip through the triggerer.
-        video = self._check()
+        with self.failures():
+            video = self._check()
         if video is not None and video.status is VideoStatus.COMPLETED:
             self.log.info("DMJY video %s is already completed", self.video_id)
             return video.to_dict()
-        self._defer()
-
-    def _defer(self) -> NoReturn:
-        from airflow_provider_dmjy.triggers.video import DmjyVideoTrigger  # aiohttp only at run time
-
-        self.defer(
-            trigger=DmjyVideoTrigger(
-                video_id=self.video_id,
-                dmjy_conn_id=self.dmjy_conn_id,
-                deadline=time.time() + self.timeout,
-                poll_interval=self.poll_interval,
-                max_poll_interval=self.max_poll_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + _DEFERRAL_GRACE,
+        self.defer_until_final(
+            self.video_id,
+            timeout=self.timeout,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the completed task dict or a precise exception."""
-        try:
+        with self.failures():
             return video_wait_result(event, self.video_id, on_timeout=self._timed_out)
-        except DmjyError as error:
-            self._fail(error)
 
     def _timed_out(self, video: Video, message: str) -> NoReturn:
         """The trigger's deadline is this sensor's ``timeout``: over (a skip with ``soft_fail``)."""
-        self._fail(message, AirflowSensorTimeout)
+        raise AirflowSensorTimeout(message)

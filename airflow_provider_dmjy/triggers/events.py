@@ -34,18 +34,18 @@ each still keeps its own cursor and status filter.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Hashable, Iterable
-from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_dmjy.client.backoff import Backoff
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
-from airflow_provider_dmjy.client.models import Video, VideoStatus
+from airflow_provider_dmjy.client.models import Video, VideoStatus, parse_vendor_time
 from airflow_provider_dmjy.exceptions import DmjyError
-from airflow_provider_dmjy.hooks.dmjy import DmjyAsyncHook
+from airflow_provider_dmjy.hooks.async_hook import DmjyAsyncHook
 
 __all__ = ["DmjyVideoEventTrigger", "VideoCursor"]
 
@@ -54,18 +54,8 @@ _MAX_BACKOFF_SECONDS = 300.0
 _CURSOR_KEY_PREFIX = "dmjy_video_event_cursor"
 
 
-def _epoch(value: Any) -> float | None:
-    """Epoch seconds of the vendor's ISO-8601 ``...Z`` timestamps (``None`` when unreadable)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _finished_at(video: dict[str, Any]) -> float:
-    return _epoch(video.get("updatedAt")) or _epoch(video.get("createdAt")) or 0.0
+    return parse_vendor_time(video.get("updatedAt")) or parse_vendor_time(video.get("createdAt")) or 0.0
 
 
 class VideoCursor:
@@ -192,8 +182,6 @@ class DmjyVideoEventTrigger(BaseEventTrigger):
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """The shared poll: every poll's finished videos (any final status) as one raw event."""
-        import logging
-
         log = logging.getLogger(f"{cls.__module__}.{cls.__qualname__}")
         async for batch in _poll_batches(
             kwargs.get("dmjy_conn_id", DmjyAsyncHook.default_conn_name),
@@ -339,14 +327,11 @@ async def _poll_batches(
                     await asyncio.sleep(poll_interval)
         except DmjyError as error:
             delay = backoff.next_delay(error)
-            if error.retryable:
-                log.warning(
-                    "DMJY video events (%s): poll failed, retrying in %.1f s: %s", conn_id, delay, error
-                )
-            else:
-                log.error(
-                    "DMJY video events (%s): poll failed, retrying in %.1f s: %s", conn_id, delay, error
-                )
+            # An error no retry fixes (a revoked key, say) is logged louder: it needs a person.
+            level = logging.WARNING if error.retryable else logging.ERROR
+            log.log(
+                level, "DMJY video events (%s): poll failed, retrying in %.1f s: %s", conn_id, delay, error
+            )
             await asyncio.sleep(delay)
 
 
@@ -360,7 +345,7 @@ async def _scan(hook: DmjyAsyncHook, status: str | None, created_after: float) -
     walker = PageWalker("tasks")
     while (page := walker.next_page) is not None:
         for video in walker.take(await hook.list_videos(page=page, limit=PAGE_SIZE, status=status)):
-            created = _epoch(video.get("createdAt"))
+            created = parse_vendor_time(video.get("createdAt"))
             if created is not None and created < created_after:
                 return found
             if Video.from_api(video).status in VideoStatus.TERMINAL:

@@ -27,7 +27,7 @@ from airflow_provider_dmjy.exceptions import (
     DmjyNotFoundError,
     DmjyWaitTimeoutError,
 )
-from airflow_provider_dmjy.hooks.dmjy import DmjyAsyncHook
+from airflow_provider_dmjy.hooks.async_hook import DmjyAsyncHook
 from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
 
 __all__ = [

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from airflow_provider_dmjy.client.models import parse_vendor_time
 from airflow_provider_dmjy.exceptions import DmjyValidationError
-from airflow_provider_dmjy.hooks.dmjy import DmjyHook, parse_vendor_time
+from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 
 IMG = "https://example.com/cup.jpg"

@@ -13,7 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_dmjy._compat import AIRFLOW_VERSION
 from airflow_provider_dmjy.client import async_client
-from airflow_provider_dmjy.hooks import dmjy as dmjy_hooks
+from airflow_provider_dmjy.hooks import connection
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from airflow_provider_dmjy.triggers.video import (
@@ -211,9 +211,9 @@ async def test_rate_limits_do_not_end_the_wait(
     fast_renders: SimulatorHandle, sync_hook: DmjyHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No retries in the hook: every 429 reaches the trigger, which waits (capped) and polls again.
-    fast_config = dmjy_hooks.config_from_connection
+    fast_config = connection.config_from_connection
     monkeypatch.setattr(
-        dmjy_hooks,
+        connection,
         "config_from_connection",
         lambda conn, **kw: dataclasses.replace(fast_config(conn, **kw), max_retries=0),
     )

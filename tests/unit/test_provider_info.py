@@ -76,6 +76,27 @@ def test_simulator_imports_nothing_from_the_provider() -> None:
     assert _last_line(code) == "PROVIDER="
 
 
+def test_the_triggerer_does_not_load_requests() -> None:
+    # The triggerer imports the triggers, the async hook and the async client: never the sync
+    # client (requests), not even through ``airflow_provider_dmjy.client``'s own imports.
+    code = (
+        "import sys\n"
+        "import airflow_provider_dmjy.triggers.video, airflow_provider_dmjy.triggers.events\n"
+        "from airflow_provider_dmjy.hooks.async_hook import DmjyAsyncHook\n"
+        "print('REQUESTS=' + str('requests' in sys.modules))\n"
+    )
+    assert _last_line(code) == "REQUESTS=False"
+
+
+def test_the_sync_client_is_still_exported_by_the_client_package() -> None:
+    code = (
+        "from airflow_provider_dmjy.client import DmjyAuth, DmjyClient\n"
+        "from airflow_provider_dmjy.client.sync_client import DmjyClient as Original\n"
+        "print('SAME=' + str(DmjyClient is Original))\n"
+    )
+    assert _last_line(code) == "SAME=True"
+
+
 def _last_line(code: str) -> str:
     """Run ``code`` in a fresh interpreter (nothing imported yet) and return its last stdout line."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout  # noqa: S603

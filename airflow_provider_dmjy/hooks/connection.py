@@ -1,0 +1,82 @@
+"""What the sync and the async hook share: the ``dmjy`` connection type and its reading.
+
+Imports neither the sync client (``requests``) nor the async one (aiohttp), so that each hook
+pays only for its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from airflow_provider_dmjy.client.config import DEFAULT_BASE_URL, ClientConfig
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+__all__ = ["DEFAULT_CONN_ID", "DmjyHookBase", "config_from_connection"]
+
+#: The connection every hook, operator, sensor and trigger uses unless told otherwise.
+DEFAULT_CONN_ID = "dmjy_default"
+
+
+def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
+    """A :class:`ClientConfig` from a ``dmjy`` connection; registers the secret with the masker.
+
+    ``overrides`` that are not None replace the connection's settings (a hook's ``timeout``).
+    """
+    if conn.password:
+        mask_secret(conn.password)
+    config = ClientConfig.from_connection_parts(
+        login=conn.login,
+        password=conn.password,
+        host=conn.host,
+        port=conn.port,
+        schema=conn.schema,
+        extra=conn.extra_dejson,
+    )
+    set_overrides = {key: value for key, value in overrides.items() if value is not None}
+    return dataclasses.replace(config, **set_overrides) if set_overrides else config
+
+
+class DmjyHookBase(BaseHook):
+    """The ``dmjy`` connection type and the settings a hook adds to it (``timeout`` and
+    ``max_retries`` override the connection's; see :class:`~airflow_provider_dmjy.hooks.dmjy.DmjyHook`)."""
+
+    conn_name_attr = "dmjy_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "dmjy"
+    hook_name = "DMJY AI Video"
+
+    def __init__(
+        self,
+        dmjy_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dmjy_conn_id = dmjy_conn_id
+        self._overrides = {"timeout": timeout, "max_retries": max_retries}
+
+    def config_for(self, conn: Connection) -> ClientConfig:
+        """The client settings of ``conn`` with this hook's overrides."""
+        return config_from_connection(conn, **self._overrides)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form: relabelled fields (Airflow < 3.2; newer reads provider info)."""
+        return {
+            "hidden_fields": ["schema", "port"],
+            "relabeling": {"login": "API Key", "password": "API Secret", "host": "Base URL"},
+            "placeholders": {
+                "login": "mk_...",
+                "password": "the API secret from the account page",
+                "host": DEFAULT_BASE_URL,
+                "extra": '{"auth_mode": "signature", "timeout": 30, "max_retries": 3}',
+            },
+        }

@@ -1,0 +1,165 @@
+"""Never charged twice: the look-ups around the create of :class:`DmjyCreateVideoOperator`.
+
+Before paying, a try looks for the video an earlier try of the same task instance made: the id in
+the task state store (Airflow >= 3.3), and on every retry the task instance's marker in recent
+titles (:meth:`DmjyHook.find_video_by_marker`). After a create whose answer was lost, it looks for
+the marker again over a grace window, never creating a second time; still nothing ends the try
+with a retryable :class:`DmjyReconciliationError`, and the next try looks again before creating.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Protocol
+
+from airflow_provider_dmjy.client.backoff import Backoff
+from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
+from airflow_provider_dmjy.exceptions import (
+    DmjyAmbiguousRequestError,
+    DmjyError,
+    DmjyNotFoundError,
+    DmjyReconciliationError,
+)
+from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+
+__all__ = ["RECONCILE_MARGIN", "STATE_KEY", "CreateOnce"]
+
+#: Key of the created video id in the task state store (Airflow >= 3.3).
+STATE_KEY = "dmjy_video_id"
+#: How far back before the DAG run started a reconciling look-up still searches.
+RECONCILE_MARGIN = timedelta(minutes=10)
+#: Pauses between the searches for a create whose answer was lost (a Backoff): the first one's
+#: ceiling and the longest.
+RECONCILE_FIRST_PAUSE = 0.5
+RECONCILE_MAX_PAUSE = 5.0
+
+
+class _Log(Protocol):
+    """The two levels used here, of a ``logging.Logger`` or of Airflow's task logger alike."""
+
+    def info(self, message: str, /, *args: Any) -> Any: ...
+
+    def warning(self, message: str, /, *args: Any) -> Any: ...
+
+
+class CreateOnce:
+    """The create of one task instance, made at most once across its tries.
+
+    :param hook: the operator's hook.
+    :param marker: the task instance's marker, carried in the title of the video it creates.
+    :param context: the task's context: its task state store (Airflow >= 3.3, else absent), the
+        try number, and the DAG run's start (the search's cut-off, :data:`RECONCILE_MARGIN` before).
+    :param max_pages: the most list pages (100 videos each) one marker search reads.
+    :param grace_seconds: after a create whose answer was lost, how long beyond the request timeout
+        to keep looking for its video.
+    :param log: the task's logger.
+    """
+
+    def __init__(
+        self,
+        hook: DmjyHook,
+        marker: str,
+        context: Mapping[str, Any],
+        *,
+        max_pages: int,
+        grace_seconds: float,
+        log: _Log,
+    ) -> None:
+        self.hook = hook
+        self.marker = marker
+        self.store: Any = context.get("task_state_store")
+        self.is_retry = int(getattr(context["ti"], "try_number", 1) or 1) > 1
+        self.created_after = _search_cutoff(context)
+        self.max_pages = max_pages
+        self.grace_seconds = grace_seconds
+        self.log = log
+
+    def earlier_video(self) -> Video | None:
+        """The video an earlier try of this task instance created, if it is still usable."""
+        if self.store is not None:
+            stored_id = self.store.get(STATE_KEY)
+            if stored_id:
+                video = self._get_if_exists(str(stored_id))
+                if video is not None and video.status is not VideoStatus.FAILED:
+                    self.log.info("Reattaching to video %s from an earlier try (%s)", stored_id, video.status)
+                    return video
+                self.log.info("Earlier video %s is failed or deleted", stored_id)
+        if self.is_retry:
+            # Even with a state store: a try whose create never answered stored nothing, yet its
+            # video may exist (committed late); so may one of a try that died before store.set().
+            return self._find()
+        return None
+
+    def create(self, request: CreateVideoRequest) -> Video:
+        """Send ``request`` (which carries the marker) once; the video it made, also after a lost
+        answer; its id is stored for the next try."""
+        try:
+            created = Video.from_api(self.hook.create_video_from(request))
+        except DmjyAmbiguousRequestError as error:
+            created = self._settle_unknown_create(error)
+        if self.store is not None:
+            self.store.set(STATE_KEY, created.id)
+        return created
+
+    def _get_if_exists(self, video_id: str) -> Video | None:
+        try:
+            return Video.from_api(self.hook.get_video(video_id))
+        except DmjyNotFoundError:
+            return None
+
+    def _find(self) -> Video | None:
+        """The newest usable video whose title carries the marker (a bounded search)."""
+        found = self.hook.find_video_by_marker(self.marker, self.created_after, max_pages=self.max_pages)
+        if found is None:
+            return None
+        video = Video.from_api(found)
+        self.log.info("Found video %s created by an earlier attempt (marker %s)", video.id, self.marker)
+        return video
+
+    def _settle_unknown_create(self, error: DmjyAmbiguousRequestError) -> Video:
+        """The video of a create whose answer was lost, or a retryable error: never a second create.
+
+        The server may commit the create after the client gave up (a queued request), so one look
+        is not enough: the list is searched again, with a growing pause, for the request timeout
+        plus ``grace_seconds``. Still nothing means still unknown: a retryable
+        :class:`DmjyReconciliationError`, and the next try searches before creating.
+        """
+        grace = self.hook.config.timeout + self.grace_seconds
+        self.log.warning("%s; looking for the video (marker %s) for up to %.0f s", error, self.marker, grace)
+        deadline = time.monotonic() + grace
+        pauses = Backoff(RECONCILE_FIRST_PAUSE, RECONCILE_MAX_PAUSE)
+        while True:
+            try:
+                found = self._find()
+            except DmjyReconciliationError as search_error:  # the search itself could not conclude
+                raise self._unknown(f"{error}; {search_error}") from search_error
+            except DmjyError as search_error:
+                if not search_error.retryable:
+                    raise
+                self.log.warning("Looking for the video failed (%s); will look again", search_error)
+                found = None
+            if found is not None:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._unknown(
+                    f"{error}; no video carrying the marker appeared within {grace:.0f} s"
+                ) from error
+            time.sleep(min(pauses.next_delay(), remaining))
+
+    def _unknown(self, why: str) -> DmjyReconciliationError:
+        return DmjyReconciliationError(
+            f"The outcome of the DMJY create is unknown, so nothing was created again; the next try "
+            f"looks for its video (marker {self.marker}) again before creating. {why}"
+        )
+
+
+def _search_cutoff(context: Mapping[str, Any]) -> float | None:
+    """Epoch seconds on Airflow's clock; the hook compares them on the server's clock."""
+    dag_run = context.get("dag_run")
+    started = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
+    if started is None:
+        return None
+    return float(started.timestamp() - RECONCILE_MARGIN.total_seconds())
