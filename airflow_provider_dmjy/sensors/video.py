@@ -52,7 +52,8 @@ class DmjyVideoSensor(DmjyBaseOperator, BaseSensorOperator):
     :param dmjy_conn_id: the ``dmjy`` connection.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``); the
         sensor's ``timeout`` (at most 7 days) becomes the trigger's deadline.
-    :param poll_interval: the shortest gap between two checks, in seconds (the default
+    :param poll_interval: the usual shortest gap between two checks, in seconds (as short as
+        ``poll_interval / 4`` right at an estimated finish; the default
         ``poke_interval``; at most a day).
     :param max_poll_interval: the longest gap between two checks, in seconds (at most a day, not
         less than ``poll_interval``; default 120, or ``poll_interval`` when longer).

@@ -52,8 +52,8 @@ class DmjyVideoTrigger(BaseTrigger):
     """Wait in the triggerer until video task ``video_id`` is ``completed`` or ``failed``.
 
     Polls with the adaptive :class:`~airflow_provider_dmjy.utils.polling.PollSchedule` (near the
-    estimated finish, between ``poll_interval`` and ``max_poll_interval``) over one HTTP session
-    shared with every other trigger of the connection. Transient API errors (5xx, 429, resets)
+    estimated finish, from ``poll_interval / 4`` right at it up to ``max_poll_interval``) over one
+    HTTP session shared with every other trigger of the connection. Transient API errors (5xx, 429, resets)
     never end the wait: they are logged and polled again after an exponential backoff.
 
     ``cleanup()`` (run on every exit, including a triggerer restart or reassignment) cancels
@@ -66,7 +66,8 @@ class DmjyVideoTrigger(BaseTrigger):
     :param dmjy_conn_id: the ``dmjy`` connection.
     :param deadline: absolute epoch seconds (``time.time()``) after which a ``timeout`` event
         fires; ``None`` waits without limit.
-    :param poll_interval: the shortest gap between two checks, in seconds.
+    :param poll_interval: the usual shortest gap between two checks, in seconds (as short as
+        ``poll_interval / 4`` right at an estimated finish).
     :param max_poll_interval: the longest gap between two checks, in seconds.
     :param cancel_on_kill: delete the remote task (stopping its render) from ``on_kill()``.
     """
