@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # This machine's pip config points at local mirrors that may be absent; those warnings are noise.
 PIP_QUIET := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: install test lint typecheck unit demo bench reliability clean
+.PHONY: install test lint typecheck unit demo bench reliability dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/schedule.py
 
 # The reliability table: the tests of tests/reliability and the faults on real Airflow components
 # (tests/deployment/test_real_faults.py, about three minutes), written up as docs/reliability.md.
@@ -48,5 +49,11 @@ reliability: install
 		--reliability-report build/reliability.jsonl
 	$(BIN)/python scripts/reliability_report.py build/reliability.jsonl docs/reliability.md
 
+# The sdist, then the wheel built from that sdist (so nothing the wheel needs is missing from the
+# sdist), into dist/. `pip install dist/airflow_provider_dmjy-*.whl` installs it anywhere.
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist . $(PIP_QUIET)
+
 clean:
-	rm -rf $(VENV) .venv-airflow-* .mypy_cache .ruff_cache .pytest_cache airflow-home demo-output
+	rm -rf $(VENV) .venv-airflow-* .mypy_cache .ruff_cache .pytest_cache airflow-home demo-output build dist

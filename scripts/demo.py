@@ -64,7 +64,8 @@ def main() -> int:
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(AIRFLOW_HOME),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+            # The files themselves, as the package ships them (example_dags/ links to them).
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "airflow_provider_dmjy" / "example_dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(AIRFLOW_HOME / "plugins"),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+import airflow_provider_dmjy
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+#: The files themselves (the checkout's top-level example_dags/ links here), as the wheel ships them.
+EXAMPLES = Path(airflow_provider_dmjy.__file__).parent / "example_dags"
 DAG_FILES = sorted(EXAMPLES.glob("*.py"))
 
 

@@ -38,8 +38,8 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "dag-processor": ("dag-processor",),
     "triggerer": ("triggerer", "--skip-serve-logs"),
 }
-#: The example DAGs, which the flagship deployment test runs.
-EXAMPLE_DAGS = REPO / "example_dags"
+#: The example DAGs, which the flagship deployment test runs: the folder the package ships.
+EXAMPLE_DAGS = REPO / "airflow_provider_dmjy" / "example_dags"
 
 T = TypeVar("T")
 
