@@ -52,6 +52,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_dmjy.operators.video.DmjyVideoLink"],
+        # @task.dmjy_video; Airflow imports the module only when a DAG uses the decorator.
+        "task-decorators": [
+            {"class-name": "airflow_provider_dmjy.decorators.video.dmjy_video_task", "name": "dmjy_video"}
+        ],
         # Airflow runs the handler on every Asset("dmjy://..."): a malformed URI fails the DAG's parse.
         "asset-uris": [{"schemes": ["dmjy"], "handler": "airflow_provider_dmjy.assets.sanitize_uri"}],
         "config": {
@@ -121,13 +125,16 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"]},
                     },
                 },
+                # The port stays visible: Airflow 3.3's Test button refuses a connection stored
+                # without one (docs/connection.md, "Testing the connection").
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
+                    "hidden-fields": ["schema"],
                     "relabeling": {"login": "API Key", "password": "API Secret", "host": "Base URL"},
                     "placeholders": {
                         "login": "mk_...",
                         "password": "the API secret from the account page",
                         "host": "https://dmjyai.vip/api/v1",
+                        "port": "443, or the port in the Base URL",
                     },
                 },
             }

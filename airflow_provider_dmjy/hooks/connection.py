@@ -17,10 +17,13 @@ from airflow_provider_dmjy.client.config import DEFAULT_BASE_URL, ClientConfig
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["DEFAULT_CONN_ID", "DmjyHookBase", "config_from_connection"]
+__all__ = ["DEFAULT_CONN_ID", "PORT_PLACEHOLDER", "DmjyHookBase", "config_from_connection"]
 
 #: The connection every hook, operator, sensor and trigger uses unless told otherwise.
 DEFAULT_CONN_ID = "dmjy_default"
+
+#: The connection form's hint for the port (also in the provider info, read by Airflow >= 3.2).
+PORT_PLACEHOLDER = "443, or the port in the Base URL"
 
 
 def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
@@ -69,14 +72,19 @@ class DmjyHookBase(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form: relabelled fields (Airflow < 3.2; newer reads provider info)."""
+        """Connection form: relabelled fields (Airflow < 3.2; newer reads provider info).
+
+        The port stays visible although the Base URL usually carries it: the Test button of
+        Airflow 3.3 refuses a connection stored without a port (see docs/connection.md).
+        """
         return {
-            "hidden_fields": ["schema", "port"],
+            "hidden_fields": ["schema"],
             "relabeling": {"login": "API Key", "password": "API Secret", "host": "Base URL"},
             "placeholders": {
                 "login": "mk_...",
                 "password": "the API secret from the account page",
                 "host": DEFAULT_BASE_URL,
+                "port": PORT_PLACEHOLDER,
                 "extra": '{"auth_mode": "signature", "timeout": 30, "max_retries": 3}',
             },
         }

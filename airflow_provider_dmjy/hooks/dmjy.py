@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
 from airflow_provider_dmjy.client.config import ClientConfig
@@ -149,15 +150,29 @@ class DmjyHook(DmjyHookBase):
         return None
 
     def test_connection(self) -> tuple[bool, str]:
-        """Call the account endpoint: ``(True, "... balance ...")`` or ``(False, reason)``."""
+        """Call the account endpoint; never puts the key or secret in the answer.
+
+        Returns ``(True, "Connected to HOST as EMAIL: balance N credits (plan P)")`` or ``(False,
+        reason)``. The UI shows the message in the test's toast; ``airflow connections test``
+        prints only "Connection success!", so the message is also logged (shown with ``-v``).
+        """
         try:
             account = self.client.get_account()
         except DmjyError as error:
             return False, str(error)
         except Exception as error:  # the UI shows the reason instead of a stack trace
             return False, f"{type(error).__name__}: {error}"
-        who = account.get("email") or account.get("name") or account.get("userId") or "the account"
-        return True, f"Connected to {self.config.base_url} as {who}; balance {account.get('balance')} credits"
+        message = _connected_message(self.config.base_url, account)
+        self.log.info("%s", message)
+        return True, message
+
+
+def _connected_message(base_url: str, account: dict[str, Any]) -> str:
+    # A toast-sized line: the host (a Base URL never carries credentials, the config refuses
+    # them), who the key belongs to, and what it can still spend.
+    who = account.get("email") or account.get("name") or account.get("userId") or "an unnamed account"
+    message = f"Connected to {urlsplit(base_url).netloc} as {who}: balance {account.get('balance')} credits"
+    return f"{message} (plan {account['plan']})" if account.get("plan") else message
 
 
 def _announces_more_pages(data: dict[str, Any], pages_read: int) -> bool:

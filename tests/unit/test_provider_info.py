@@ -30,6 +30,10 @@ def test_matches_airflows_provider_info_schema() -> None:
     assert info["asset-uris"] == [
         {"schemes": ["dmjy"], "handler": "airflow_provider_dmjy.assets.sanitize_uri"}
     ]
+    # The keys Airflow's ProvidersManager reads ("name", "class-name"): @task.dmjy_video.
+    assert info["task-decorators"] == [
+        {"class-name": "airflow_provider_dmjy.decorators.video.dmjy_video_task", "name": "dmjy_video"}
+    ]
 
 
 def test_airflow_discovers_the_provider_and_the_connection_type() -> None:
@@ -45,11 +49,13 @@ def test_airflow_discovers_the_provider_and_the_connection_type() -> None:
 
 
 def test_importing_operators_stays_cheap() -> None:
-    # The dag-processor parses DAG files every few seconds: no HTTP server or async stack there.
+    # The dag-processor parses DAG files every few seconds: no HTTP server or async stack there,
+    # and no OpenLineage client (the lineage methods import it when the listener calls them).
     code = (
         "import sys\n"
         "import airflow_provider_dmjy.operators.video, airflow_provider_dmjy.sensors.video\n"
-        "heavy = ('aiohttp', 'fastapi', 'uvicorn', 'airflow_provider_dmjy.simulator')\n"
+        "heavy = ('aiohttp', 'fastapi', 'uvicorn', 'airflow_provider_dmjy.simulator', 'openlineage',\n"
+        "         'airflow.providers.openlineage.extractors', 'airflow_provider_dmjy.lineage')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
