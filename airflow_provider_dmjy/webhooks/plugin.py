@@ -12,13 +12,21 @@ dag-processor) imports nothing heavier than this module and reads no configurati
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-__all__ = ["URL_PREFIX", "DmjyWebhookPlugin", "LazyReceiverApp", "receiver_app", "webhooks_enabled"]
+__all__ = [
+    "URL_PREFIX",
+    "DmjyWebhookPlugin",
+    "LazyApp",
+    "LazyReceiverApp",
+    "receiver_app",
+    "webhooks_enabled",
+]
 
 URL_PREFIX = "/dmjy"
 
@@ -27,26 +35,36 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-class LazyReceiverApp:
-    """An ASGI app that builds :func:`~airflow_provider_dmjy.webhooks.receiver.create_app` on first use."""
+class LazyApp:
+    """An ASGI app that imports and builds a FastAPI app on its first request.
 
-    def __init__(self) -> None:
+    :param factory: ``"module:function"``, the function returning the app (called once).
+    """
+
+    def __init__(self, factory: str) -> None:
+        self.factory = factory
         self._app: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
         self._lock = threading.Lock()
 
     @property
     def app(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-        """The receiver app (built now if needed)."""
+        """The app (built now if needed)."""
         if self._app is None:
             with self._lock:  # api-server threads may race on the first request
                 if self._app is None:
-                    from airflow_provider_dmjy.webhooks.receiver import create_app
-
-                    self._app = create_app()
+                    module, _, function = self.factory.partition(":")
+                    self._app = getattr(importlib.import_module(module), function)()
         return self._app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+
+
+class LazyReceiverApp(LazyApp):
+    """An ASGI app that builds :func:`~airflow_provider_dmjy.webhooks.receiver.create_app` on first use."""
+
+    def __init__(self) -> None:
+        super().__init__("airflow_provider_dmjy.webhooks.receiver:create_app")
 
 
 receiver_app = LazyReceiverApp()

@@ -52,7 +52,8 @@ def test_a_default_api_server_has_no_webhook_route(airflow_db: None) -> None:
         "from airflow.api_fastapi.app import create_app\n"
         "app = create_app()\n"
         "paths = [getattr(r, 'path', '') for r in app.routes]\n"
-        "assert not [p for p in paths if p.startswith('/dmjy')], paths\n"
+        # /dmjy-ui (the videos page, always there) is another plugin's mount.
+        "assert not [p for p in paths if p == '/dmjy' or p.startswith('/dmjy/')], paths\n"
         "status = TestClient(app).post('/dmjy/webhooks/dmjy_default', content=b'{}').status_code\n"
         "print('STATUS=%d' % status)\n"
     )
