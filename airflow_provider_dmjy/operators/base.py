@@ -58,9 +58,13 @@ class DmjyBaseOperator(BaseOperator):
         poll_interval: float,
         max_poll_interval: float,
         cancel_on_kill: bool = False,
+        method_name: str = "execute_complete",
+        resume_kwargs: Mapping[str, Any] | None = None,
     ) -> NoReturn:
         """Hand the wait for ``video_id`` to a :class:`~airflow_provider_dmjy.triggers.video.DmjyVideoTrigger`
-        whose deadline is ``timeout`` seconds from now; the task resumes in ``execute_complete``."""
+        whose deadline is ``timeout`` seconds from now; the task resumes in ``method_name``, called
+        with the event and ``resume_kwargs`` (a fresh operator instance resumes: what this one
+        learnt and the event does not carry travels there)."""
         # The trigger module imports aiohttp: only when a task defers, never when a DAG is parsed.
         from airflow_provider_dmjy.triggers.video import DmjyVideoTrigger
 
@@ -73,7 +77,8 @@ class DmjyBaseOperator(BaseOperator):
                 max_poll_interval=max_poll_interval,
                 cancel_on_kill=cancel_on_kill,
             ),
-            method_name="execute_complete",
+            method_name=method_name,
+            kwargs=dict(resume_kwargs) if resume_kwargs else None,
             timeout=timedelta(seconds=timeout) + DEFER_TIMEOUT_GRACE,
         )
 

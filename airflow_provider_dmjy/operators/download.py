@@ -47,7 +47,10 @@ from airflow_provider_dmjy.operators.destination import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
+    from openlineage.client.event_v2 import Dataset
+    from openlineage.client.facet_v2 import RunFacet
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -126,6 +129,8 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
         self.max_bytes = max_bytes
         self.min_rate = min_rate
         self.min_deadline = min_deadline
+        #: The files this run wrote (the video, then its thumbnail), for its lineage.
+        self.written: list[ObjectStoragePath] = []
         with self.failures():  # not template fields: refused when the DAG is parsed, like the waits
             self._limits()
 
@@ -135,6 +140,7 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
             return self._archive()
 
     def _archive(self) -> dict[str, Any]:
+        self.written = []
         # Everything that can be refused without a request is refused here, before the first one.
         video_id, video_url = _rendered_source(self.video_id, self.video_url, self.include_thumbnail)
         if video_id is not None:
@@ -212,8 +218,23 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
             part.fs.mv(part.path, target.path)
         finally:
             remove_quietly(part)
+        self.written.append(target)
         self.log.info("Downloaded %s to %s (%d bytes)", redact_url(url), target, size)
         return size
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Dataset, RunFacet]:
+        """OpenLineage (called by its listener, with ``apache-airflow-providers-openlineage``): the
+        video in (its media URL when only ``video_url`` was given), the written files out
+        (docs/lineage.md)."""
+        from airflow_provider_dmjy.lineage import download_lineage
+
+        try:
+            video_id, video_url = _rendered_source(self.video_id, self.video_url, self.include_thumbnail)
+        except DmjyValidationError:  # the task failed on its arguments: nothing was read
+            video_id = video_url = None
+        return download_lineage(
+            dmjy_conn_id=self.dmjy_conn_id, video_id=video_id, video_url=video_url, written=self.written
+        )
 
     def _limits(self) -> DownloadLimits:
         return DownloadLimits(

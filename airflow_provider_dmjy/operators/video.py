@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,14 @@ from airflow.sdk import BaseOperatorLink
 
 from airflow_provider_dmjy._compat import default_deferrable
 from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
-from airflow_provider_dmjy.exceptions import DmjyError, DmjyNotFoundError, DmjyWaitTimeoutError
+from airflow_provider_dmjy.exceptions import (
+    DmjyError,
+    DmjyNotFoundError,
+    DmjyValidationError,
+    DmjyWaitTimeoutError,
+)
 from airflow_provider_dmjy.hooks.dmjy import MARKER_SEARCH_MAX_PAGES
+from airflow_provider_dmjy.operators.account import DEFAULT_CREDITS_PER_SECOND
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator, final_video_result, video_wait_result
 from airflow_provider_dmjy.operators.delete import DmjyDeleteVideoOperator
 from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
@@ -35,8 +42,11 @@ from airflow_provider_dmjy.utils.polling import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey  # type: ignore[attr-defined]
+    from openlineage.client.event_v2 import Dataset
+    from openlineage.client.facet_v2 import RunFacet
 
 __all__ = [
     "RESULT_FIELDS",
@@ -103,12 +113,20 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         create response at once.
     :param deferrable: wait in the triggerer instead of a worker slot (default
         ``[operators] default_deferrable``).
-    :param poll_interval: the shortest gap between two status checks, in seconds (at most a day).
+    :param poll_interval: the usual shortest gap between two status checks, in seconds (at most a
+        day; as short as ``poll_interval / 4`` right at an estimated finish).
     :param max_poll_interval: the longest gap between two status checks, in seconds (at most a
         day, not less than ``poll_interval``; default 120, or ``poll_interval`` when longer).
     :param timeout: how long to wait for the render, in seconds (at most 7 days).
     :param cancel_on_kill: delete the remote task (stopping the render) when the wait times out
         or the task is killed.
+    :param credits_per_second: the assumed price of one second of video, for the OpenLineage run
+        facet's ``estimatedCredits`` only (the API reports no cost; default 10, the simulator's
+        rate, as :class:`~airflow_provider_dmjy.operators.account.DmjyCheckBalanceOperator`;
+        None leaves the estimate out).
+
+    After a run, ``video_id`` is the video's id and ``reattached`` says whether the video was one
+    an earlier try of this task instance made (found, not paid for again).
     """
 
     template_fields: Sequence[str] = (
@@ -145,6 +163,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         max_poll_interval: float | None = None,
         timeout: float = 3600.0,
         cancel_on_kill: bool = True,
+        credits_per_second: float | None = DEFAULT_CREDITS_PER_SECOND,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -163,9 +182,13 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                 poll_interval, max_poll_interval
             )
             self.timeout = check_seconds("timeout", timeout, MAX_WAIT_SECONDS)
+            self.credits_per_second = _check_price(credits_per_second)
         self.cancel_on_kill = cancel_on_kill
         self.video_id: str | None = None
         self.video_url: str | None = None
+        self.reattached = False
+        # The last state of the video this task knows, for its lineage.
+        self.latest_video: Video | None = None
 
     # -- create, exactly once ------------------------------------------------------------------
 
@@ -182,8 +205,10 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                 grace_seconds=self.reconcile_grace_seconds,
                 log=self.log,
             )
-            video = once.earlier_video() or once.create(request)
-            self.video_id = video.id
+            earlier = once.earlier_video()
+            self.reattached = earlier is not None
+            video = earlier or once.create(request)
+            self.video_id, self.latest_video = video.id, video
             self.log.info("DMJY video %s is %s", self.video_id, video.status)
             self._publish(context, video.to_dict())
             if not self.wait_for_completion:
@@ -198,6 +223,8 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                         poll_interval=self.poll_interval,
                         max_poll_interval=self.max_poll_interval,
                         cancel_on_kill=self.cancel_on_kill,
+                        method_name="resume_wait",
+                        resume_kwargs={"reattached": self.reattached},
                     )
                 video = self._wait_in_worker(context, video)
             return self._result(context, video)
@@ -251,6 +278,15 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             self.log.warning("Checking video %s failed (%s); will try again", video.id, error)
             return video
 
+    def resume_wait(
+        self, context: Context, event: dict[str, Any], reattached: bool = False
+    ) -> dict[str, Any]:
+        """Where a deferred create resumes, on a fresh operator instance: what :meth:`execute` learnt
+        and the trigger's event does not carry (``reattached``, for the lineage), then
+        :meth:`execute_complete`, which subclasses may extend with the usual signature."""
+        self.reattached = reattached
+        return self.execute_complete(context, event)
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the task dict on ``completed``; a precise error otherwise."""
         self.video_id = str(event.get("video_id") or self.video_id)
@@ -273,7 +309,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         if latest is not None and latest.status in VideoStatus.TERMINAL:
             self.log.info("DMJY video %s is %s after all: using it", video.id, latest.status)
             return latest
-        current = latest or video
+        current = self.latest_video = latest or video
         error = DmjyWaitTimeoutError(video.id, current.status, waited)
         self._publish(context, {**current.to_dict(), "status": "timeout", "errorMessage": str(error)})
         raise error
@@ -283,7 +319,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         return final_video_result(video, functools.partial(self._publish_final, context))
 
     def _publish_final(self, context: Context, video: Video) -> dict[str, Any]:
-        self.video_url = video.video_url
+        self.video_url, self.latest_video = video.video_url, video
         return self._publish(context, video.to_dict())
 
     def _publish(self, context: Context, video: Mapping[str, Any]) -> dict[str, Any]:
@@ -292,6 +328,22 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         if ti is not None and hasattr(ti, "xcom_push"):
             ti.xcom_push(key=XCOM_VIDEO_KEY, value={**result, "map_index": getattr(ti, "map_index", -1)})
         return result
+
+    # -- lineage -------------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Dataset, RunFacet]:
+        """OpenLineage (called by its listener, with ``apache-airflow-providers-openlineage``): the
+        product image URLs in, the video out, and a ``dmjyVideo`` run facet (docs/lineage.md)."""
+        from airflow_provider_dmjy.lineage import create_video_lineage
+
+        return create_video_lineage(
+            dmjy_conn_id=self.dmjy_conn_id,
+            image_url=self.image_url,
+            image_urls=self.image_urls,
+            video=self.latest_video,
+            reused=self.reattached,
+            credits_per_second=self.credits_per_second,
+        )
 
     # -- cancelling ----------------------------------------------------------------------------
 
@@ -337,3 +389,12 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             )
             return
         self._cancel(self.video_id, "the task was killed")
+
+
+def _check_price(value: Any) -> float | None:
+    """``credits_per_second``: a non-negative number, or None (no estimate)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
+        return float(value)  # NaN fails the comparison too
+    raise DmjyValidationError("credits_per_second", value, "must be a non-negative number or None")
