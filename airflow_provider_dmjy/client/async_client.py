@@ -80,7 +80,7 @@ class DmjyAsyncClient:
     async def send(self, call: Call) -> dict[str, Any]:
         """Send one call with the same retry policy as the sync client (``AsyncRetrying``)."""
         url = self.config.url(call.path)
-        attempts = CallAttempts(call, self.config.base_path + call.path)
+        attempts = CallAttempts(call, self.config.base_path + call.path, redact=self.config.credentials)
         try:
             return await self._attempt(url, attempts)
         except DmjyError as error:

@@ -111,8 +111,8 @@ class PageWalker:
         items = data.get(self.key)
         new: list[dict[str, Any]] = []
         for item in items if isinstance(items, list) else ():
-            item_id = item.get("id") if isinstance(item, dict) else None
-            if isinstance(item_id, str) and item_id not in self._seen:
+            item_id = _item_id(item)
+            if item_id is not None and item_id not in self._seen:
                 self._seen.add(item_id)
                 new.append(item)
         total_pages = _total_pages(data.get("pagination"))
@@ -121,6 +121,18 @@ class PageWalker:
         elif self.pages_read >= self.max_pages:
             self._done = self.capped = True
         return new
+
+
+def _item_id(item: Any) -> str | None:
+    """An item's id as the models read it (a string, or a whole number as its digits), else None.
+
+    A server that answers numeric ids must not make a search skip every item: the marker search
+    would then find nothing and report it safe to create again.
+    """
+    item_id = item.get("id") if isinstance(item, dict) else None
+    if isinstance(item_id, int) and not isinstance(item_id, bool):
+        return str(item_id)
+    return item_id if isinstance(item_id, str) and item_id else None
 
 
 def _total_pages(pagination: Any) -> float | None:

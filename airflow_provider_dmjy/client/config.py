@@ -82,6 +82,11 @@ class ClientConfig:
         _check_base_url(self.base_url)
 
     @property
+    def credentials(self) -> tuple[str, str]:
+        """The key and the secret: what an error must never repeat from a server's answer."""
+        return (self.api_key, self.api_secret)
+
+    @property
     def base_path(self) -> str:
         """The path prefix of every endpoint (``/api/v1``)."""
         return urlsplit(self.base_url).path.rstrip("/")

@@ -4,6 +4,11 @@ Everything here is bounded, whatever the server sends: a body above :data:`MAX_R
 refused (the transports read at most one byte more), an error body is parsed only in its first
 :data:`ERROR_PARSE_BYTES`, and a vendor message is shortened, so that no answer can make a parse
 (on a triggerer's event loop, say) take long or an error message grow large.
+
+A server may echo the credentials back (a 401 quoting the key it refused, a proxy's debug page
+quoting the request's headers): every server-supplied text that goes into an error is scrubbed of
+the ``redact`` values (the configured key and secret) before it is shortened, so that no error
+message, log line or UI toast repeats them.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,10 +39,12 @@ from airflow_provider_dmjy.exceptions import (
 __all__ = [
     "ERROR_PARSE_BYTES",
     "MAX_RESPONSE_BYTES",
+    "MIN_REDACTED_CHARS",
     "error_from_response",
     "is_timestamp_error",
     "parse_body",
     "parse_retry_after",
+    "redact",
 ]
 
 #: Largest API response body accepted (4 MiB; a full list page of 100 videos is about 100 KiB).
@@ -47,12 +54,23 @@ ERROR_PARSE_BYTES = 64 * 1024
 #: How much of a non-JSON body is scanned for the quoted snippet.
 _SNIPPET_SCAN_BYTES = 4096
 _MAX_MESSAGE_CHARS = 500
+#: Shorter values are not scrubbed: replacing a 1-3 character key wherever it occurs would mangle
+#: every message while hiding next to nothing.
+MIN_REDACTED_CHARS = 4
 _HOST = re.compile(r"[A-Za-z0-9._:\[\]-]{1,260}")
 
 _DAILY_CAP = re.compile(r"daily|per day|每日|每天|当日|上限", re.IGNORECASE)
 _TIMESTAMP = re.compile(r"timestamp|expired|时间戳|过期", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each of ``secrets`` (of at least 4 characters) as ``***``."""
+    # Longest first: a key that contains the secret (or the reverse) leaves no tail behind.
+    for secret in sorted((s for s in secrets if len(s) >= MIN_REDACTED_CHARS), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -77,26 +95,26 @@ def _decode(body: bytes) -> Any:
         return None
 
 
-def _snippet(body: bytes) -> str:
+def _snippet(body: bytes, secrets: tuple[str, ...]) -> str:
     head = body[:_SNIPPET_SCAN_BYTES]
-    text = _SPACES.sub(" ", _TAGS.sub(" ", head.decode("utf-8", "replace"))).strip()
+    text = _SPACES.sub(" ", _TAGS.sub(" ", redact(head.decode("utf-8", "replace"), secrets))).strip()
     if len(text) > 160 or len(body) > len(head):
         return text[:160] + "..."
     return text or "empty body"
 
 
-def _text(value: Any, default: str) -> str:
-    """A vendor-supplied code or message as bounded text (a nested JSON value is not quoted)."""
+def _text(value: Any, default: str, secrets: tuple[str, ...]) -> str:
+    """A vendor-supplied code or message as bounded, scrubbed text (a nested JSON value is not quoted)."""
     if value is None or value == "":
         return default
     if isinstance(value, (dict, list)):
         return f"{default} (a JSON {'object' if isinstance(value, dict) else 'array'})"
-    text = str(value)
+    text = redact(str(value), secrets)
     return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "..."
 
 
-def _code(value: Any) -> str | None:
-    return None if value is None else _text(value, "")[:100] or None
+def _code(value: Any, secrets: tuple[str, ...]) -> str | None:
+    return None if value is None else _text(value, "", secrets)[:100] or None
 
 
 def _location_host(location: str | None) -> str | None:
@@ -113,26 +131,36 @@ def _location_host(location: str | None) -> str | None:
     return f"{host}:{port}" if port is not None else host
 
 
-def _error_fields(payload: Any, body: bytes) -> tuple[str | None, str]:
+def _error_fields(payload: Any, body: bytes, secrets: tuple[str, ...]) -> tuple[str | None, str]:
     """(vendor code, message) from any of the error envelopes the client accepts."""
     if not isinstance(payload, dict):
-        return None, f"non-JSON response: {_snippet(body)}"
+        return None, f"non-JSON response: {_snippet(body, secrets)}"
     error = payload.get("error")
     if isinstance(error, dict):
         message = error.get("message") or payload.get("message")
-        return _code(error.get("code")), _text(message, "no message")
+        return _code(error.get("code"), secrets), _text(message, "no message", secrets)
     if isinstance(error, str) and error:
-        return _code(payload.get("code") or None), _text(error, "no message")
-    return _code(payload.get("code")), _text(payload.get("message"), "no message")
+        return _code(payload.get("code") or None, secrets), _text(error, "no message", secrets)
+    return _code(payload.get("code"), secrets), _text(payload.get("message"), "no message", secrets)
 
 
 def error_from_response(
-    status: int, headers: Mapping[str, str], body: bytes, method: str, path: str
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    method: str,
+    path: str,
+    *,
+    secrets: tuple[str, ...] = (),
 ) -> DmjyApiError:
-    """The typed error for an error answer (an error status, or 2xx with ``"success": false``)."""
+    """The typed error for an error answer (an error status, or 2xx with ``"success": false``).
+
+    ``secrets`` (the configured key and secret) are scrubbed from every text the server supplied.
+    """
     kwargs: dict[str, Any] = {"status": status, "method": method, "path": path}
     if 300 <= status < 400:
-        host = _location_host(headers.get("Location"))
+        location = _location_host(headers.get("Location"))
+        host = redact(location, secrets) if location else None
         where = f"a redirect to {host}" if host else "a redirect (no readable Location host)"
         return DmjyRedirectError(
             f"the API answered with {where}; API calls never follow redirects, so the credentials "
@@ -141,7 +169,7 @@ def error_from_response(
             **kwargs,
         )
     payload = _decode(body) if len(body) <= ERROR_PARSE_BYTES else None
-    code, message = _error_fields(payload, body)
+    code, message = _error_fields(payload, body, secrets)
     kwargs["code"] = code
     if (code or "").upper() == "INSUFFICIENT_BALANCE" or status == 402:
         return DmjyInsufficientBalanceError(message, **kwargs)
@@ -163,11 +191,20 @@ def error_from_response(
 
 
 def parse_body(
-    status: int, headers: Mapping[str, str], body: bytes, method: str, path: str
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    method: str,
+    path: str,
+    *,
+    secrets: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The envelope's ``data`` (``{}`` when a success carries none), or raise the typed error."""
+    """The envelope's ``data`` (``{}`` when a success carries none), or raise the typed error.
+
+    ``secrets`` are scrubbed from the server's text in the error (see :func:`error_from_response`).
+    """
     if not 200 <= status < 300:
-        raise error_from_response(status, headers, body, method, path)
+        raise error_from_response(status, headers, body, method, path, secrets=secrets)
     if len(body) > MAX_RESPONSE_BYTES:
         raise DmjyResponseTooLargeError(
             f"the response body is larger than the {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB limit "
@@ -179,13 +216,13 @@ def parse_body(
     payload = _decode(body)
     if not isinstance(payload, dict) or "success" not in payload:
         raise DmjyInvalidResponseError(
-            f"expected a JSON envelope with 'success', got: {_snippet(body)}",
+            f"expected a JSON envelope with 'success', got: {_snippet(body, secrets)}",
             status=status,
             method=method,
             path=path,
         )
     if payload["success"] is not True:
-        raise error_from_response(status, headers, body, method, path)
+        raise error_from_response(status, headers, body, method, path, secrets=secrets)
     data = payload.get("data")
     if data is None:
         return {}

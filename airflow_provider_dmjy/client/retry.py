@@ -133,11 +133,14 @@ class CallAttempts:
 
     :param call: the call being sent.
     :param path: its full path (with the base URL's ``/api/v1``), for messages.
+    :param redact: values never to repeat from an answer (the configured key and secret): scrubbed
+        from the server's text in every error built here.
     """
 
-    def __init__(self, call: Call, path: str) -> None:
+    def __init__(self, call: Call, path: str, *, redact: tuple[str, ...] = ()) -> None:
         self.call = call
         self.path = path
+        self.redact = redact
         #: An earlier attempt may have been applied (its response was lost).
         self.maybe_applied = False
         self.signed_again = False
@@ -186,7 +189,7 @@ class CallAttempts:
     ) -> dict[str, Any]:
         """The ``data`` of one answer, or raise what the caller should act on (see ``outcome_of_error``)."""
         try:
-            return parse_body(status, headers, body, method, self.path)
+            return parse_body(status, headers, body, method, self.path, secrets=self.redact)
         except DmjyError as error:
             outcome = self.outcome_of_error(error, sent_at)
             if outcome is None:

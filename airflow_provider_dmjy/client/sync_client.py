@@ -98,7 +98,7 @@ class DmjyClient:
     def send(self, call: Call) -> dict[str, Any]:
         """Send one call; a retryable failure is tried again as :class:`RetryPolicy` says."""
         url = self.config.url(call.path)
-        attempts = CallAttempts(call, self.config.base_path + call.path)
+        attempts = CallAttempts(call, self.config.base_path + call.path, redact=self.config.credentials)
         try:
             return self._attempt(url, attempts)
         except DmjyError as error:

@@ -27,12 +27,15 @@ PORT_PLACEHOLDER = "443, or the port in the Base URL"
 
 
 def config_from_connection(conn: Connection, **overrides: Any) -> ClientConfig:
-    """A :class:`ClientConfig` from a ``dmjy`` connection; registers the secret with the masker.
+    """A :class:`ClientConfig` from a ``dmjy`` connection; registers key and secret with the masker.
 
     ``overrides`` that are not None replace the connection's settings (a hook's ``timeout``).
     """
-    if conn.password:
-        mask_secret(conn.password)
+    # The key is a credential too: in header mode it alone (with the secret) authenticates, and
+    # servers echo it back in error bodies and account fields.
+    for credential in (conn.login, conn.password):
+        if credential:
+            mask_secret(credential)
     config = ClientConfig.from_connection_parts(
         login=conn.login,
         password=conn.password,

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
 from airflow_provider_dmjy.client.config import ClientConfig
 from airflow_provider_dmjy.client.models import Video, VideoStatus, parse_vendor_time
+from airflow_provider_dmjy.client.responses import redact
 from airflow_provider_dmjy.client.sync_client import DmjyClient
 from airflow_provider_dmjy.exceptions import DmjyError, DmjyReconciliationError
 from airflow_provider_dmjy.hooks.connection import DmjyHookBase
@@ -118,30 +119,35 @@ class DmjyHook(DmjyHookBase):
     ) -> dict[str, Any] | None:
         """The newest video that is not ``failed`` whose title carries ``[marker]``; None if there is none.
 
-        Reads the list newest first and stops at the first video created before ``created_after``
-        (epoch seconds on this machine's clock, shifted onto the server's clock by the offset the
-        client measured from the ``Date`` headers, so a skewed server clock moves the cut-off with
-        it), or at the end of the list (paged as :meth:`iter_videos`). A search that stopped while
-        the server still announced more pages (it read ``max_pages`` pages of 100 videos, or a
-        page brought no new video) cannot tell: it raises :class:`DmjyReconciliationError`
-        (retryable) rather than answer None, which a caller would take as "safe to create".
+        Reads the list newest first and stops after a whole page of videos created before
+        ``created_after`` (epoch seconds on this machine's clock; when the ``Date`` headers show the
+        server's clock behind, the cut-off moves back with it, never forward, so a skewed clock only
+        widens the search), or at the end of the list (paged as :meth:`iter_videos`). One old or
+        oddly dated item does not end it: the order of the list is the server's. A search that
+        stopped while the server still announced more pages (it read ``max_pages`` pages of 100
+        videos, or a page brought no new video) cannot tell: it raises
+        :class:`DmjyReconciliationError` (retryable) rather than answer None, which a caller would
+        take as "safe to create".
         """
         walker = PageWalker("tasks", max_pages)
         data: dict[str, Any] = {}
         while (page := walker.next_page) is not None:
             data = self.list_videos(page=page, limit=PAGE_SIZE)
-            for video in walker.take(data):
-                created = parse_vendor_time(video.get("createdAt"))
-                # The offset is read per item: the first page's Date header is what measures it.
-                if (
-                    created_after is not None
-                    and created is not None
-                    and created < created_after + self.client.clock.offset_seconds
-                ):
-                    return None
+            videos = walker.take(data)
+            # Read after the first answer: its Date header is what measures the offset.
+            cutoff = (
+                None if created_after is None else created_after + min(0.0, self.client.clock.offset_seconds)
+            )
+            all_older = bool(videos) and cutoff is not None
+            for video in videos:
                 found = Video.from_api(video)
                 if found.has_marker(marker) and found.status is not VideoStatus.FAILED:
                     return video
+                created = parse_vendor_time(video.get("createdAt"))
+                if cutoff is None or created is None or created >= cutoff:
+                    all_older = False
+            if all_older:
+                return None
         if walker.capped or _announces_more_pages(data, walker.pages_read):
             raise DmjyReconciliationError(
                 f"Searched {walker.pages_read} pages of videos for marker {marker} without reaching "
@@ -158,21 +164,24 @@ class DmjyHook(DmjyHookBase):
         """
         try:
             account = self.client.get_account()
-        except DmjyError as error:
+        except DmjyError as error:  # the client has scrubbed the key and secret from the server's text
             return False, str(error)
         except Exception as error:  # the UI shows the reason instead of a stack trace
             return False, f"{type(error).__name__}: {error}"
-        message = _connected_message(self.config.base_url, account)
+        message = _connected_message(self.config, account)
         self.log.info("%s", message)
         return True, message
 
 
-def _connected_message(base_url: str, account: dict[str, Any]) -> str:
+def _connected_message(config: ClientConfig, account: dict[str, Any]) -> str:
     # A toast-sized line: the host (a Base URL never carries credentials, the config refuses
-    # them), who the key belongs to, and what it can still spend.
+    # them), who the key belongs to, and what it can still spend. The account fields are the
+    # server's text, which may echo the key or secret; the UI does not mask the toast.
     who = account.get("email") or account.get("name") or account.get("userId") or "an unnamed account"
-    message = f"Connected to {urlsplit(base_url).netloc} as {who}: balance {account.get('balance')} credits"
-    return f"{message} (plan {account['plan']})" if account.get("plan") else message
+    host = urlsplit(config.base_url).netloc
+    message = f"Connected to {host} as {who}: balance {account.get('balance')} credits"
+    message = f"{message} (plan {account['plan']})" if account.get("plan") else message
+    return redact(message, config.credentials)
 
 
 def _announces_more_pages(data: dict[str, Any], pages_read: int) -> bool:

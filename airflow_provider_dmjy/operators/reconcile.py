@@ -28,6 +28,9 @@ __all__ = ["RECONCILE_MARGIN", "STATE_KEY", "CreateOnce"]
 
 #: Key of the created video id in the task state store (Airflow >= 3.3).
 STATE_KEY = "dmjy_video_id"
+#: Key of the time (epoch seconds) a create was about to be sent, stored before sending: a later try
+#: that finds it without a video id knows a create may be in flight, whatever killed its try.
+PENDING_KEY = "dmjy_create_sent_at"
 #: How far back before the DAG run started a reconciling look-up still searches.
 RECONCILE_MARGIN = timedelta(minutes=10)
 #: Pauses between the searches for a create whose answer was lost (a Backoff): the first one's
@@ -71,30 +74,37 @@ class CreateOnce:
         self.marker = marker
         self.store: Any = context.get("task_state_store")
         self.is_retry = int(getattr(context["ti"], "try_number", 1) or 1) > 1
-        self.created_after = _search_cutoff(context)
+        self.sent_at = _stored_time(self.store)
+        self.created_after = _search_cutoff(context, self.sent_at)
         self.max_pages = max_pages
         self.grace_seconds = grace_seconds
         self.log = log
 
     def earlier_video(self) -> Video | None:
         """The video an earlier try of this task instance created, if it is still usable."""
-        if self.store is not None:
-            stored_id = self.store.get(STATE_KEY)
-            if stored_id:
-                video = self._get_if_exists(str(stored_id))
-                if video is not None and video.status is not VideoStatus.FAILED:
-                    self.log.info("Reattaching to video %s from an earlier try (%s)", stored_id, video.status)
-                    return video
-                self.log.info("Earlier video %s is failed or deleted", stored_id)
+        stored_id = self.store.get(STATE_KEY) if self.store is not None else None
+        if stored_id:
+            video = self._get_if_exists(str(stored_id))
+            if video is not None and video.status is not VideoStatus.FAILED:
+                self.log.info("Reattaching to video %s from an earlier try (%s)", stored_id, video.status)
+                return video
+            self.log.info("Earlier video %s is failed or deleted", stored_id)
         if self.is_retry:
             # Even with a state store: a try whose create never answered stored nothing, yet its
             # video may exist (committed late); so may one of a try that died before store.set().
-            return self._find()
+            found = self._find()
+            if found is None and self.sent_at is not None and not stored_id:
+                # An earlier try sent a create and never learnt its outcome (it was killed, or it
+                # ended unknown): the server may still commit it, so wait out the same grace.
+                return self._settle_in_flight()
+            return found
         return None
 
     def create(self, request: CreateVideoRequest) -> Video:
         """Send ``request`` (which carries the marker) once; the video it made, also after a lost
         answer; its id is stored for the next try."""
+        if self.store is not None:
+            self.store.set(PENDING_KEY, time.time())
         try:
             created = Video.from_api(self.hook.create_video_from(request))
         except DmjyAmbiguousRequestError as error:
@@ -118,6 +128,25 @@ class CreateOnce:
         self.log.info("Found video %s created by an earlier attempt (marker %s)", video.id, self.marker)
         return video
 
+    def _settle_in_flight(self) -> Video | None:
+        """After an earlier try's create with no known outcome: its video, or None once the grace
+        since it was sent has passed (then creating is safe); a retryable error before that."""
+        assert self.sent_at is not None
+        settled_by = self.sent_at + self.hook.config.timeout + self.grace_seconds
+        if time.time() >= settled_by:
+            return None
+        why = DmjyError(
+            f"an earlier try sent a create at {self.sent_at:.0f} (epoch s) and never learnt its outcome"
+        )
+        try:
+            return self._look_until(settled_by - time.time(), str(why), why)
+        except DmjyReconciliationError as unknown:
+            # The grace passed and nothing appeared: safe to create. A search that could not
+            # conclude (its cause is the search's own error) stays unknown.
+            if time.time() >= settled_by and not isinstance(unknown.__cause__, DmjyReconciliationError):
+                return None
+            raise
+
     def _settle_unknown_create(self, error: DmjyAmbiguousRequestError) -> Video:
         """The video of a create whose answer was lost, or a retryable error: never a second create.
 
@@ -126,8 +155,11 @@ class CreateOnce:
         plus ``grace_seconds``. Still nothing means still unknown: a retryable
         :class:`DmjyReconciliationError`, and the next try searches before creating.
         """
-        grace = self.hook.config.timeout + self.grace_seconds
-        self.log.warning("%s; looking for the video (marker %s) for up to %.0f s", error, self.marker, grace)
+        return self._look_until(self.hook.config.timeout + self.grace_seconds, str(error), error)
+
+    def _look_until(self, grace: float, why: str, error: DmjyError) -> Video:
+        """Search for the marker for ``grace`` seconds; the video, or a retryable error."""
+        self.log.warning("%s; looking for the video (marker %s) for up to %.0f s", why, self.marker, grace)
         deadline = time.monotonic() + grace
         pauses = Backoff(RECONCILE_FIRST_PAUSE, RECONCILE_MAX_PAUSE)
         while True:
@@ -156,10 +188,27 @@ class CreateOnce:
         )
 
 
-def _search_cutoff(context: Mapping[str, Any]) -> float | None:
-    """Epoch seconds on Airflow's clock; the hook compares them on the server's clock."""
+def _stored_time(store: Any) -> float | None:
+    value = store.get(PENDING_KEY) if store is not None else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _search_cutoff(context: Mapping[str, Any], sent_at: float | None) -> float | None:
+    """Epoch seconds on Airflow's clock, :data:`RECONCILE_MARGIN` before the earliest thing known
+    about this task instance: the run's start, its ``run_after``, an earlier try's create.
+
+    Clearing a task restarts its DAG run (a new ``start_date``), so the start alone could move the
+    cut-off past a video the first try paid for; ``run_after`` does not move, nor does the stored
+    time a create was sent. The hook compares the cut-off on the server's clock.
+    """
     dag_run = context.get("dag_run")
-    started = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
-    if started is None:
+    times = [
+        moment.timestamp()
+        for moment in (getattr(dag_run, "start_date", None), getattr(dag_run, "run_after", None))
+        if moment is not None
+    ]
+    if sent_at is not None:
+        times.append(sent_at)
+    if not times:
         return None
-    return float(started.timestamp() - RECONCILE_MARGIN.total_seconds())
+    return float(min(times) - RECONCILE_MARGIN.total_seconds())

@@ -121,7 +121,12 @@ def _when(value: str | None) -> str | None:
     seconds = parse_vendor_time(value)
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (ValueError, OverflowError, OSError):
+        # A date that parses with its offset but lands outside years 1-9999 in UTC: one odd
+        # value loses its date, not the whole page.
+        return None
 
 
 def _status(video: Video) -> str:

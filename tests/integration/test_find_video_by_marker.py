@@ -30,8 +30,18 @@ def test_finds_the_newest_usable_video_with_the_marker(dmjy_conn: SimulatorHandl
 
 
 def test_stops_at_the_cut_off(dmjy_conn: SimulatorHandle, hook: DmjyHook) -> None:
-    create(hook, "cup [af-1]")
+    create(hook, "cup [af-2]")
     assert hook.find_video_by_marker("af-1", time.time() + 3600) is None
+    assert dmjy_conn.state()["requests"]["GET /api/v1/videos"] == 1  # a whole page older: done
+
+
+def test_a_marked_video_counts_even_when_dated_before_the_cut_off(
+    dmjy_conn: SimulatorHandle, hook: DmjyHook
+) -> None:
+    # The marker names the task instance: whatever its date says, that video was paid for by it.
+    video_id = create(hook, "cup [af-1]")
+    found = hook.find_video_by_marker("af-1", time.time() + 3600)
+    assert found is not None and found["id"] == video_id
 
 
 def test_the_cut_off_follows_the_server_clock(dmjy_conn: SimulatorHandle, hook: DmjyHook) -> None:

@@ -256,3 +256,182 @@ def test_an_endless_list_cannot_make_the_reconciliation_loop_or_create_again(
         assert lists <= 2 * op.reconcile_max_pages
     evidence.billed(len(server.seen("POST", "/api/v1/videos")), tasks=1)
     evidence.message(errors[0])
+
+
+# -- found by an adversarial review: each of these once made a retry pay twice ------------------------
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _hostile_conn(monkeypatch: pytest.MonkeyPatch, server: HostileServer) -> None:
+    conn = {"conn_type": "dmjy", "login": "mk_sim_key", "password": "sim_secret", "host": server.base_url}
+    monkeypatch.setenv("AIRFLOW_CONN_DMJY_DEFAULT", json.dumps(conn))
+
+
+def _marked(video_id: Any, created: float) -> dict[str, Any]:
+    from airflow_provider_dmjy.operators.video import task_marker
+
+    title = f"cup [{task_marker('d', 't', 'r1')}]"
+    return {"id": video_id, "title": title, "status": "processing", "createdAt": _iso(created)}
+
+
+def _try_two_on(
+    server: HostileServer, pages: list[list[dict[str, Any]]], date_header: float | None = None
+) -> dict[str, Any] | None:
+    """Serve ``pages`` as the video list and run try 2's look for the earlier video; what it found."""
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+    from airflow_provider_dmjy.operators.reconcile import CreateOnce
+    from airflow_provider_dmjy.operators.video import task_marker
+
+    headers = {} if date_header is None else {"Date": email_date(date_header)}
+
+    def page(seen: Seen) -> Reply:
+        number = int(seen.query.get("page", ["1"])[0])
+        items = pages[number - 1] if number <= len(pages) else []
+        data = {"tasks": items, "pagination": {"page": number, "limit": 100, "totalPages": len(pages)}}
+        return Reply(200, envelope(data), headers=headers)
+
+    server.route("GET", "/api/v1/videos", page)
+    hook = DmjyHook()
+    try:
+        once = CreateOnce(
+            hook,
+            task_marker("d", "t", "r1"),
+            make_context(try_number=2),
+            max_pages=10,
+            grace_seconds=0.0,
+            log=__import__("logging").getLogger("test"),
+        )
+        found = once.earlier_video()
+    finally:
+        hook.close()
+    return None if found is None else found.to_dict()
+
+
+def email_date(epoch: float) -> str:
+    from email.utils import formatdate
+
+    return formatdate(epoch, usegmt=True)
+
+
+@pytest.mark.reliability(
+    area="Money",
+    case="an oddly dated video (1970) on top of the list, the paid one below it",
+    expected="the search reads past it and reattaches; no second create",
+)
+def test_an_old_item_on_top_does_not_end_the_search(monkeypatch: pytest.MonkeyPatch, evidence: Any) -> None:
+    with HostileServer() as server:
+        _hostile_conn(monkeypatch, server)
+        foreign = {"id": "other", "title": "someone else", "status": "completed", "createdAt": _iso(0)}
+        found = _try_two_on(server, [[foreign, _marked("v1", time.time() - 30)]])
+        evidence.billed(len(server.seen("POST", "/api/v1/videos")) + 1)
+    assert found is not None and found["id"] == "v1"
+    evidence.message(f"try 2 reattached to {found['id']}")
+
+
+@pytest.mark.reliability(
+    area="Money",
+    case="the server's Date header an hour ahead of its createdAt (two clocks)",
+    expected="the cut-off only ever moves back: the paid video on page 2 is found",
+)
+def test_a_date_header_ahead_does_not_narrow_the_search(
+    monkeypatch: pytest.MonkeyPatch, evidence: Any
+) -> None:
+    now = time.time()
+    newer = [
+        {"id": f"n{i}", "title": "x", "status": "completed", "createdAt": _iso(now - 20)} for i in range(2)
+    ]
+    with HostileServer() as server:
+        _hostile_conn(monkeypatch, server)
+        found = _try_two_on(server, [newer, [_marked("v1", now - 30)]], date_header=now + 3600)
+        evidence.billed(len(server.seen("POST", "/api/v1/videos")) + 1)
+    assert found is not None and found["id"] == "v1"
+    evidence.message(f"try 2 reattached to {found['id']} on page 2")
+
+
+@pytest.mark.reliability(
+    area="Money",
+    case="a server that answers numeric video ids",
+    expected="the marker search still sees them and reattaches",
+)
+def test_numeric_ids_do_not_hide_the_paid_video(monkeypatch: pytest.MonkeyPatch, evidence: Any) -> None:
+    with HostileServer() as server:
+        _hostile_conn(monkeypatch, server)
+        found = _try_two_on(server, [[_marked(123, time.time() - 30)]])
+        evidence.billed(len(server.seen("POST", "/api/v1/videos")) + 1)
+    assert found is not None and str(found["id"]) == "123"
+    evidence.message("try 2 reattached to video 123")
+
+
+@pytest.mark.reliability(
+    area="Money",
+    case="a task cleared 15 min after a create whose answer was lost (the run restarts)",
+    expected="the search reaches back to run_after, not the new start: one video",
+)
+def test_clearing_a_task_does_not_move_the_search_past_the_paid_video(
+    fast_sim: SimulatorHandle, evidence: Any
+) -> None:
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+    from airflow_provider_dmjy.operators.video import task_marker
+
+    hook = DmjyHook()
+    try:  # what the first try paid for, its answer lost
+        hook.create_video(
+            "展示智能保温杯", image_url=IMG, duration=5, title=f"cup [{task_marker('d', 't', 'r1')}]"
+        )
+    finally:
+        hook.close()
+    context = make_context(try_number=2)
+    now = dt.datetime.now(dt.timezone.utc)
+    context["dag_run"] = SimpleNamespace(
+        start_date=now + dt.timedelta(minutes=15), run_after=now - dt.timedelta(minutes=1)
+    )
+    result = make_op().execute(context)
+    state = fast_sim.state()
+    evidence.billed(state["videos_created"])
+    assert state["videos_created"] == 1 and state["requests"][CREATE] == 1
+    evidence.message(f"the cleared try reattached to {result['id']}")
+
+
+@pytest.mark.reliability(
+    area="Money",
+    case="a try killed mid-create (committed 3 s late), its retry starts at once",
+    expected="the retry waits out the create's grace and reattaches: one video",
+)
+def test_a_retry_after_a_try_killed_mid_create_waits_for_its_commit(
+    fast_sim: SimulatorHandle, evidence: Any
+) -> None:
+    import threading
+
+    from airflow_provider_dmjy.client.models import CreateVideoRequest
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+    from airflow_provider_dmjy.operators.reconcile import PENDING_KEY
+    from airflow_provider_dmjy.operators.video import task_marker
+
+    fast_sim.inject_fault(method="POST", path="/api/v1/videos", commit_delay_seconds=3)
+    store = StateStore()
+    store.set(PENDING_KEY, time.time())  # what try 1 stored just before it sent the create, then died
+    request = CreateVideoRequest(description="展示智能保温杯", image_url=IMG, duration=5).with_marker(
+        task_marker("d", "t", "r1")
+    )
+
+    def doomed_try() -> None:
+        hook = DmjyHook()
+        try:
+            hook.create_video_from(request)
+        except Exception:  # noqa: S110 - the try is "killed": its outcome is never learnt
+            pass
+        finally:
+            hook.close()
+
+    first = threading.Thread(target=doomed_try, daemon=True)
+    first.start()
+    result = make_op().execute(make_context(try_number=2, store=store))
+    first.join(timeout=60)
+    state = fast_sim.state()
+    evidence.billed(state["videos_created"])
+    assert state["videos_created"] == 1 and state["requests"][CREATE] == 1
+    assert result["status"] == "completed"
+    evidence.message(f"the retry waited for the late commit and reattached to {result['id']}")

@@ -270,3 +270,16 @@ def test_unknown_statuses_and_odd_values_render() -> None:
     assert 'data-video-id="v&quot;2" data-status="&lt;weird&gt;"' in html
     assert '<progress max="100" value="100">' in html and "(untitled)" in html
     assert '<option value="a&quot;b" selected>' in html
+
+
+@pytest.mark.parametrize(
+    "created_at", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "2025-06-01T10:30:00Z"]
+)
+def test_a_date_outside_the_calendar_renders_without_it(created_at: str) -> None:
+    odd = Video.from_api({"id": "v1", "status": "completed", "title": "Odd date", "createdAt": created_at})
+    fine = Video.from_api(
+        {"id": "v2", "status": "completed", "title": "Fine", "createdAt": "2025-06-01T10:30:00Z"}
+    )
+    html = render(VideosPage(conn_id="c", page=1, limit=12, videos=[odd, fine]))
+    assert titles(html) == ["Odd date", "Fine"]
+    assert html.count("created 2025-06-01 10:30 UTC") == (2 if created_at.startswith("2025") else 1)
