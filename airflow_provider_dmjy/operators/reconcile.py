@@ -9,6 +9,7 @@ with a retryable :class:`DmjyReconciliationError`, and the next try looks again 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -24,7 +25,7 @@ from airflow_provider_dmjy.exceptions import (
 )
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 
-__all__ = ["RECONCILE_MARGIN", "STATE_KEY", "CreateOnce"]
+__all__ = ["PENDING_KEY", "RECONCILE_MARGIN", "STATE_KEY", "CreateOnce", "TaskLog", "task_marker"]
 
 #: Key of the created video id in the task state store (Airflow >= 3.3).
 STATE_KEY = "dmjy_video_id"
@@ -39,7 +40,13 @@ RECONCILE_FIRST_PAUSE = 0.5
 RECONCILE_MAX_PAUSE = 5.0
 
 
-class _Log(Protocol):
+def task_marker(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """A short tag, stable across retries of one task instance, that is put in the video title."""
+    digest = hashlib.sha256(f"{dag_id}\x1f{task_id}\x1f{run_id}\x1f{map_index}".encode()).hexdigest()
+    return f"af-{digest[:12]}"
+
+
+class TaskLog(Protocol):
     """The two levels used here, of a ``logging.Logger`` or of Airflow's task logger alike."""
 
     def info(self, message: str, /, *args: Any) -> Any: ...
@@ -68,7 +75,7 @@ class CreateOnce:
         *,
         max_pages: int,
         grace_seconds: float,
-        log: _Log,
+        log: TaskLog,
     ) -> None:
         self.hook = hook
         self.marker = marker

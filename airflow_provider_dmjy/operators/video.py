@@ -11,7 +11,6 @@ their own modules and are imported from here, their public home.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -23,16 +22,16 @@ from airflow_provider_dmjy._compat import default_deferrable
 from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
 from airflow_provider_dmjy.exceptions import (
     DmjyError,
-    DmjyNotFoundError,
     DmjyValidationError,
     DmjyWaitTimeoutError,
 )
 from airflow_provider_dmjy.hooks.dmjy import MARKER_SEARCH_MAX_PAGES
 from airflow_provider_dmjy.operators.account import DEFAULT_CREDITS_PER_SECOND
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator, final_video_result, video_wait_result
+from airflow_provider_dmjy.operators.cancel import cancel_if_rendering
 from airflow_provider_dmjy.operators.delete import DmjyDeleteVideoOperator
 from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
-from airflow_provider_dmjy.operators.reconcile import CreateOnce
+from airflow_provider_dmjy.operators.reconcile import CreateOnce, task_marker
 from airflow_provider_dmjy.utils.polling import (
     DEFAULT_POLL_INTERVAL,
     MAX_WAIT_SECONDS,
@@ -73,12 +72,6 @@ RESULT_FIELDS = (
 #: XCom key of the latest known task dict (plus ``map_index``), pushed for failed renders too, so
 #: a downstream report can show every product's outcome.
 XCOM_VIDEO_KEY = "dmjy_video"
-
-
-def task_marker(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
-    """A short tag, stable across retries of one task instance, that is put in the video title."""
-    digest = hashlib.sha256(f"{dag_id}\x1f{task_id}\x1f{run_id}\x1f{map_index}".encode()).hexdigest()
-    return f"af-{digest[:12]}"
 
 
 class DmjyVideoLink(BaseOperatorLink):
@@ -348,35 +341,9 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
     # -- cancelling ----------------------------------------------------------------------------
 
     def _cancel(self, video_id: str, why: str) -> Video | None:
-        """Re-read the video, then stop its render (``cancel_on_kill``) only if it is still running.
-
-        A finished video (``completed`` or ``failed``) is never deleted: it is paid for and
-        deleting refunds nothing. Nor is one whose status cannot be read. Returns the fresh read
-        (None when it failed or the video is gone).
-        """
-        try:
-            video = Video.from_api(self.hook.get_video(video_id))
-        except DmjyNotFoundError:
-            self.log.info("DMJY video %s is already gone (%s)", video_id, why)
-            return None
-        except DmjyError as error:
-            self.log.warning(
-                "Could not read DMJY video %s (%s), so it is left as it is: %s", video_id, why, error
-            )
-            return None
-        if video.status not in VideoStatus.ACTIVE:
-            self.log.info("DMJY video %s is already %s (%s): nothing to cancel", video_id, video.status, why)
-        elif not self.cancel_on_kill:
-            self.log.info("Leaving DMJY video %s running (%s; cancel_on_kill=False)", video_id, why)
-        else:
-            try:
-                self.hook.delete_video(video_id)
-                self.log.info("Deleted DMJY video %s so its render stops (%s)", video_id, why)
-            except DmjyNotFoundError:
-                pass
-            except DmjyError as error:
-                self.log.warning("Could not delete DMJY video %s (%s): %s", video_id, why, error)
-        return video
+        """Re-read the video, then stop its render (``cancel_on_kill``) only if it is still running;
+        the fresh read, or None (see :func:`~airflow_provider_dmjy.operators.cancel.cancel_if_rendering`)."""
+        return cancel_if_rendering(self.hook, video_id, why, delete=self.cancel_on_kill, log=self.log)
 
     def on_kill(self) -> None:
         """Stop the render of a video this (killed) task is waiting for, when ``cancel_on_kill``;

@@ -30,7 +30,7 @@ from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.operators.video import DmjyCreateVideoOperator
 from airflow_provider_dmjy.simulator import SimulatorConfig, SimulatorHandle, SimulatorServer
 from airflow_provider_dmjy.triggers.video import DmjyVideoTrigger
-from tests.operators.test_video import FakeStateStore, make_context
+from tests.integration.operators.test_video import FakeStateStore, make_context
 from tests.reliability.evidence import Evidence
 
 try:  # Airflow >= 3.2

@@ -17,8 +17,7 @@ import requests
 
 from airflow_provider_dmjy.webhooks import videos_asset_uri
 from airflow_provider_dmjy.webhooks.plugin import DmjyWebhookPlugin
-from tests.reliability.evidence import Evidence
-from tests.webhooks.conftest import (
+from tests.integration.webhooks.conftest import (
     CONN_ID,
     ENABLED_ENV,
     _Server,
@@ -30,6 +29,7 @@ from tests.webhooks.conftest import (
     set_webhook_conn,
     signed_delivery,
 )
+from tests.reliability.evidence import Evidence
 
 VIDEOS = videos_asset_uri(CONN_ID)
 COMPLETED = {"taskId": "task_replay", "status": "completed", "videoUrl": "https://cdn.example.com/v.mp4"}

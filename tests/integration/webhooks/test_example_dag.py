@@ -14,7 +14,7 @@ from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from airflow_provider_dmjy.triggers.events import DmjyVideoEventTrigger
 
-DAG_FILE = Path(__file__).parents[2] / "example_dags" / "dmjy_publish_on_video_ready.py"
+DAG_FILE = Path(__file__).parents[3] / "example_dags" / "dmjy_publish_on_video_ready.py"
 
 
 def load(monkeypatch: pytest.MonkeyPatch, source: str) -> Any:

@@ -16,7 +16,7 @@ from airflow_provider_dmjy.webhooks.plugin import URL_PREFIX, DmjyWebhookPlugin,
 from .conftest import ENABLED_ENV, entry_point_installed, mount_plugin_apps, signed_delivery
 
 INSTALLED = entry_point_installed()
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 def test_plugin_declares_the_app_when_enabled() -> None:
@@ -80,7 +80,7 @@ def test_imports_stay_cheap() -> None:
         "assert 'airflow_provider_dmjy._compat' not in sys.modules, 'loading the plugin read the config'\n"
     )
     subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[2])
+        [sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[3])
     )
 
 

@@ -21,7 +21,7 @@ from airflow_provider_dmjy.webhooks.plugin import LazyApp
 
 from .ui_support import PAGE, create_videos, login, needs_ui_plugin, set_users
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(1)>"\' &'
 
 

@@ -16,7 +16,7 @@ import pytest
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from airflow_provider_dmjy.webhooks import account_asset_uri, sign_webhook, videos_asset_uri
 
-VECTORS_PATH = Path(__file__).parents[1] / "fixtures" / "webhook_vectors.json"
+VECTORS_PATH = Path(__file__).parents[2] / "fixtures" / "webhook_vectors.json"
 CONN_ID = "dmjy_default"
 SECRET = "sim_secret"
 #: The receiver is opt-in: ``[dmjy] webhooks_enabled``.

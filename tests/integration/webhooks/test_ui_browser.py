@@ -25,7 +25,7 @@ from airflow_provider_dmjy.ui import URL_ROUTE
 
 from .ui_support import PASSWORDS, create_videos, needs_ui_plugin, set_users
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
 ENSURE_SCRIPT = ROOT / "scripts" / "ensure_chromium.sh"
 SCREENSHOT = ROOT / "docs" / "images" / "videos-page.png"

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from airflow_provider_dmjy.webhooks import (
     verify_webhook,
 )
 
-from .conftest import VECTORS_PATH
+VECTORS_PATH = Path(__file__).parents[2] / "fixtures" / "webhook_vectors.json"
 
 _VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 ERRORS = {

@@ -16,7 +16,7 @@ import requests
 
 from airflow_provider_dmjy.simulator.cli import build_parser, config_from_args
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 READY = re.compile(r"^DMJY simulator listening on http://127\.0\.0\.1:(\d+)/api/v1$")
 
 

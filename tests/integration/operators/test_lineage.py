@@ -33,7 +33,7 @@ from airflow_provider_dmjy.operators.video import (
 )
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from tests.conftest import DAGS_FOLDER
-from tests.operators.test_video import FakeStateStore, make_context
+from tests.integration.operators.test_video import FakeStateStore, make_context
 
 IMAGES = [
     "https://img.example.com/products/cup.jpg",
