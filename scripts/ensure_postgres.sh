@@ -16,21 +16,6 @@ if installed; then
     echo "PostgreSQL is installed: $(compgen -G '/usr/lib/postgresql/*/bin/initdb' | tr '\n' ' ')"
     exit 0
 fi
-if ! command -v apt-get > /dev/null; then
-    echo "PostgreSQL is not installed and there is no apt-get: install the PostgreSQL server" \
-        "with this system's package manager" >&2
-    exit 1
-fi
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif sudo -n true 2> /dev/null; then
-    as_root=(sudo -n)
-else
-    echo "PostgreSQL is not installed, and installing it needs root or password-less sudo" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -q
-"${as_root[@]}" apt-get install -y -q postgresql
+"$(dirname "$0")/apt_install.sh" PostgreSQL postgresql
 installed || { echo "apt-get installed postgresql, but no /usr/lib/postgresql/*/bin/initdb" >&2; exit 1; }
 echo "PostgreSQL installed: $(compgen -G '/usr/lib/postgresql/*/bin/initdb' | tr '\n' ' ')"
