@@ -25,10 +25,11 @@ from yarl import URL
 from airflow_provider_dmjy.client import calls
 from airflow_provider_dmjy.client.calls import PAGE_SIZE, USER_AGENT, Call, PageWalker
 from airflow_provider_dmjy.client.config import ClientConfig
+from airflow_provider_dmjy.client.ratelimit import RequestBudget
 from airflow_provider_dmjy.client.responses import MAX_RESPONSE_BYTES
 from airflow_provider_dmjy.client.retry import CallAttempts, RetryPolicy, is_retryable
 from airflow_provider_dmjy.client.signing import SkewClock, auth_headers
-from airflow_provider_dmjy.exceptions import DmjyAuthenticationError, DmjyError
+from airflow_provider_dmjy.exceptions import DmjyAuthenticationError, DmjyError, DmjyRateLimitError
 
 __all__ = ["DmjyAsyncClient", "SharedSessions", "shared_sessions"]
 
@@ -43,15 +44,22 @@ def _never_reached_server(error: BaseException) -> bool:
 
 
 class DmjyAsyncClient:
-    """The read/delete endpoints a wait needs, over aiohttp; methods return the envelope's ``data``."""
+    """The read/delete endpoints a wait needs, over aiohttp; methods return the envelope's ``data``.
+
+    With a ``budget`` (:class:`~airflow_provider_dmjy.client.ratelimit.RequestBudget`; the async
+    hook passes the one its key shares in the loop), every HTTP request waits for its turn, retries
+    and re-signed attempts included, and a plain 429 holds the budget for its ``Retry-After``.
+    """
 
     def __init__(
         self,
         config: ClientConfig,
         session: aiohttp.ClientSession | None = None,
         clock: SkewClock | None = None,
+        budget: RequestBudget | None = None,
     ) -> None:
         self.config = config
+        self.budget = budget
         self.clock = clock or SkewClock()
         self.retry = RetryPolicy(config)
         # Built once: the total deadline of every attempt (connect, send, read the whole body).
@@ -101,9 +109,12 @@ class DmjyAsyncClient:
 
     async def _exchange(self, url: str, attempts: CallAttempts) -> dict[str, Any]:
         call, path = attempts.call, attempts.path
+        if self.budget is not None:
+            await self.budget.acquire()
         sent_at = self.clock.now()
         started = time.monotonic()
-        request_url = URL(url).with_query(call.params) if call.params else URL(url)
+        # A status poll has no query: its URL string is signed and sent as it is (no yarl round trip).
+        request_url: URL | str = URL(url).with_query(call.params) if call.params else url
         headers = auth_headers(
             auth_mode=self.config.auth_mode,
             api_key=self.config.api_key,
@@ -134,7 +145,15 @@ class DmjyAsyncClient:
         log.debug(
             "DMJY %s %s -> %s in %.0f ms", call.method, path, status, 1000 * (time.monotonic() - started)
         )
-        return attempts.settle(status, response_headers, body, call.method, sent_at)
+        try:
+            return attempts.settle(status, response_headers, body, call.method, sent_at)
+        except DmjyRateLimitError as error:
+            if self.budget is not None:
+                # The retry waits the same Retry-After (or its first backoff step), capped alike;
+                # every other request of the key now waits with it.
+                wait = self.config.backoff_base if error.retry_after is None else error.retry_after
+                self.budget.hold_off(min(wait, self.config.max_retry_wait))
+            raise
 
     async def get_account(self) -> dict[str, Any]:
         """The key's account (balance, plan, usage)."""

@@ -19,6 +19,8 @@ from airflow_provider_dmjy.exceptions import DmjyConfigurationError
 __all__ = [
     "AUTH_MODES",
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_REQUESTS_PER_SECOND",
+    "MAX_MAX_REQUESTS_PER_SECOND",
     "MAX_MAX_RETRIES",
     "MAX_REQUEST_TIMEOUT",
     "ClientConfig",
@@ -31,6 +33,14 @@ AUTH_MODES = ("signature", "header")
 MAX_REQUEST_TIMEOUT = 600.0
 #: Decision: most accepted ``max_retries``; with backoff, more only delays the inevitable.
 MAX_MAX_RETRIES = 10
+#: Decision: the async hook's default request budget per API key and triggerer (requests/s). The
+#: vendor publishes no limit; 10/s keeps two triggerers (a common deployment) at 20/s together
+#: (docs/connection.md).
+DEFAULT_MAX_REQUESTS_PER_SECOND = 10.0
+#: Decision: the highest accepted budget; more is a typo, not a rate limit (0 switches it off).
+MAX_MAX_REQUESTS_PER_SECOND = 1000.0
+#: Decision: the lowest accepted budget above 0 (one request every 10 s).
+MIN_MAX_REQUESTS_PER_SECOND = 0.1
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 # Key and secret go into HTTP headers (the key always, the secret in header mode): visible ASCII
@@ -60,6 +70,9 @@ class ClientConfig:
     max_retry_wait: float = 60.0
     #: First backoff step; doubles on every retry, with full jitter.
     backoff_base: float = 0.5
+    #: The async hook's request budget per key and event loop (requests/s); 0 switches it off.
+    #: The sync client does not apply it (see ``client/ratelimit.py``).
+    max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
 
     def __post_init__(self) -> None:
         _check_credential(self.api_key, "API key", "Login (API Key)")
@@ -79,6 +92,7 @@ class ClientConfig:
             )
         _check_seconds("max_retry_wait", self.max_retry_wait, minimum=0.0, maximum=MAX_REQUEST_TIMEOUT)
         _check_seconds("backoff_base", self.backoff_base, minimum=0.0, maximum=MAX_REQUEST_TIMEOUT)
+        _check_rate(self.max_requests_per_second)
         _check_base_url(self.base_url)
 
     @property
@@ -121,6 +135,8 @@ class ClientConfig:
             kwargs["max_retries"] = _whole_number("max_retries", extra["max_retries"])
         if "sign_query_string" in extra:
             kwargs["sign_query_string"] = _boolean("sign_query_string", extra["sign_query_string"])
+        if extra.get("max_requests_per_second") not in (None, ""):
+            kwargs["max_requests_per_second"] = _rate(extra["max_requests_per_second"])
         if extra.get("user_id"):
             kwargs["user_id"] = str(extra["user_id"])
         return cls(**kwargs)
@@ -188,6 +204,26 @@ def _check_seconds(name: str, value: Any, *, minimum: float, maximum: float, exc
         raise DmjyConfigurationError(
             f"{name} must be a number of seconds, {low} and at most {maximum:g} (got {value!r})"
         )
+
+
+def _check_rate(value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not (value == 0 or MIN_MAX_REQUESTS_PER_SECOND <= value <= MAX_MAX_REQUESTS_PER_SECOND)
+    ):
+        raise DmjyConfigurationError(
+            f"max_requests_per_second must be 0 (off) or a number of requests per second from "
+            f"{MIN_MAX_REQUESTS_PER_SECOND:g} to {MAX_MAX_REQUESTS_PER_SECOND:g} (got {value!r})"
+        )
+
+
+def _rate(value: Any) -> float:
+    """``max_requests_per_second`` from a connection extra: a number, or ``off`` for 0."""
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return 0.0
+    return _number("max_requests_per_second", value)
 
 
 def _check_base_url(base_url: Any) -> None:

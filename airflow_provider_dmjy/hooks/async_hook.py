@@ -1,4 +1,5 @@
-"""The async hook for triggers: one shared aiohttp session per connection in the event loop.
+"""The async hook for triggers: one shared aiohttp session per connection in the event loop, and
+one request budget per API key (``max_requests_per_second``) shared by every trigger of that key.
 
 The triggerer imports this module (through the triggers); it imports the async client only, never
 the sync one, so a triggerer does not load ``requests``. Also importable as
@@ -13,6 +14,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from airflow_provider_dmjy.client.async_client import DmjyAsyncClient, shared_sessions
 from airflow_provider_dmjy.client.config import ClientConfig
+from airflow_provider_dmjy.client.ratelimit import request_budgets
 from airflow_provider_dmjy.hooks.connection import DEFAULT_CONN_ID, DmjyHookBase
 
 __all__ = ["DmjyAsyncHook"]
@@ -60,6 +62,9 @@ class DmjyAsyncHook(DmjyHookBase):
     session for its lifetime, shared with every other hook of the same connection in the loop.
 
     The connection is read with ``aget_connection`` (never a blocking call in the event loop).
+    Every request waits for its turn in the request budget of the connection's Base URL and API key
+    in this loop (the vendor limits per key): at most ``max_requests_per_second`` start per second,
+    evenly spaced, whichever trigger sends them (see ``client/ratelimit.py`` and docs/hooks.md).
     """
 
     def __init__(self, dmjy_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
@@ -71,7 +76,8 @@ class DmjyAsyncHook(DmjyHookBase):
         if self._client is None:
             config = self.config_for(await self.aget_connection(self.dmjy_conn_id))
             session, clock = shared_sessions.acquire(self._session_key(config))
-            self._client = DmjyAsyncClient(config, session=session, clock=clock)
+            budget = request_budgets.get((config.base_url, config.api_key), config.max_requests_per_second)
+            self._client = DmjyAsyncClient(config, session=session, clock=clock, budget=budget)
         return self._client
 
     def _session_key(self, config: ClientConfig) -> tuple[str, str, str]:

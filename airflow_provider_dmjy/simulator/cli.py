@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per second per key before a 429 with Retry-After (default: off)",
     )
     p.add_argument(
+        "--rate-burst",
+        type=float,
+        default=d.rate_burst,
+        help="the rate limit's bucket: requests a key may send at once after a pause; without it, one "
+        "second's worth (default: none)",
+    )
+    p.add_argument(
         "--daily-cap",
         type=int,
         default=d.daily_cap,
@@ -153,6 +160,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         seed=args.seed,
         clock_offset_seconds=args.clock_offset_seconds,
         rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
         daily_cap=args.daily_cap,
         sign_query_string=args.sign_query_string,
         log_level=args.log_level,

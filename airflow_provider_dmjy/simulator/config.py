@@ -20,6 +20,7 @@ LIVE_FIELDS: dict[str, tuple[type | None, ...]] = {
     "render_profile": (str,),
     "clock_offset_seconds": (float, int),
     "rate_limit": (float, int, None),
+    "rate_burst": (float, int, None),
     "daily_cap": (int, None),
     "sign_query_string": (bool,),
     "webhook_url": (str, None),
@@ -31,7 +32,8 @@ class SimulatorConfig:
     """Every knob of the simulator; the defaults are those of the ``dmjy-simulator`` command line.
 
     ``rate_limit`` (requests per second per API key) and ``daily_cap`` (creates per key per day)
-    are off when ``None``. ``render_profile`` is one of :data:`~.profiles.PROFILES` (how renders
+    are off when ``None``; ``rate_burst`` is the rate limit's bucket size (``None``: one second's
+    worth, at least 1). ``render_profile`` is one of :data:`~.profiles.PROFILES` (how renders
     unfold; ``seed`` makes its draws repeatable). ``webhook_url`` receives ``account.*`` events
     when the create that triggered them had no ``callbackUrl``. ``state_file`` (off when ``None``)
     is a JSON file that keeps videos, templates, balance and counters across restarts (see
@@ -52,6 +54,7 @@ class SimulatorConfig:
     seed: int | None = None
     clock_offset_seconds: float = 0.0
     rate_limit: float | None = None
+    rate_burst: float | None = None
     daily_cap: int | None = None
     sign_query_string: bool = False
     log_level: str = "warning"
@@ -98,6 +101,8 @@ class SimulatorConfig:
                     raise ValueError(f"{name} must not be negative (got {value!r})")
                 if name in {"rate_limit", "daily_cap"} and value <= 0:
                     raise ValueError(f"{name} must be positive or null (got {value!r})")
+                if name == "rate_burst" and value < 1:
+                    raise ValueError(f"{name} must be at least 1 or null (got {value!r})")
             if name == "render_profile" and value not in PROFILES:
                 raise ValueError(_unknown_profile(value))
             if float in allowed and isinstance(value, int) and not isinstance(value, bool):

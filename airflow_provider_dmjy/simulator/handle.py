@@ -89,6 +89,12 @@ class SimulatorHandle:
         body = {} if error_message is None else {"errorMessage": error_message}
         return cast(dict[str, Any], self._call("POST", f"/_sim/videos/{quote(video_id)}/fail", body)["data"])
 
+    def seed_videos(self, count: int, duration: int = 10) -> list[str]:
+        """Create ``count`` videos at once, outside the rate limit and the request counters
+        (``POST /_sim/videos``); returns their ids in creation order."""
+        body = {"count": count, "duration": duration}
+        return [str(video_id) for video_id in self._call("POST", "/_sim/videos", body)["ids"]]
+
     def reset(self) -> None:
         """Empty all state and restore the start-up configuration."""
         self._call("POST", "/_sim/reset", {})

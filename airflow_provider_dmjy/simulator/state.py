@@ -50,6 +50,7 @@ class SimState:
     deliveries: list[Delivery] = field(init=False)
     daily_creates: dict[tuple[str, str], int] = field(init=False)
     buckets: dict[str, _Bucket] = field(init=False)
+    rate_limited: int = field(init=False)
     plan_expires_at: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +72,7 @@ class SimState:
         self.deliveries = []
         self.daily_creates = {}
         self.buckets = {}
+        self.rate_limited = 0
         self.plan_expires_at = plan_expiry(self.now())
 
     # -- clock -------------------------------------------------------------------------------------
@@ -90,11 +92,13 @@ class SimState:
             task.status_requests += 1
 
     def take_token(self, api_key: str) -> float | None:
-        """Token bucket per key; return ``None`` when allowed, else the seconds to wait."""
+        """Token bucket per key; return ``None`` when allowed, else the seconds to wait (a refusal,
+        counted in ``rate_limited``). The bucket holds ``rate_burst`` tokens, one second's worth
+        (at least 1) unless set."""
         rate = self.config.rate_limit
         if rate is None:
             return None
-        burst = max(1.0, rate)
+        burst = self.config.rate_burst or max(1.0, rate)
         mono = time.monotonic()
         bucket = self.buckets.get(api_key)
         if bucket is None:
@@ -104,6 +108,7 @@ class SimState:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return None
+        self.rate_limited += 1
         return (1 - bucket.tokens) / rate
 
     def day_key(self, api_key: str) -> tuple[str, str]:
@@ -213,6 +218,7 @@ class SimState:
         now = self.now()
         return {
             "requests": dict(self.requests),
+            "rate_limited": self.rate_limited,
             "videos_created": len(self.tasks),
             "videos": {t.id: ("deleted" if t.deleted else t.status_at(now)[0]) for t in self.tasks.values()},
             "templates": {t.id: t.name for t in self.templates.values()},

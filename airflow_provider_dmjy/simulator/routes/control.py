@@ -6,6 +6,8 @@ Simulator decisions:
   deleted one); a forced task's webhook is sent at once rather than on the next tick.
 - A fault is checked field by field (a wrong type answers 400 naming the field); ``times`` is at
   least 1.
+- ``POST /_sim/videos`` seeds videos in bulk (see ``_seed``): a benchmark of the polls must not
+  spend its rate limit on creates.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from airflow_provider_dmjy.simulator.models import TERMINAL, Fault
-from airflow_provider_dmjy.simulator.routes.videos import find_task
+from airflow_provider_dmjy.simulator.routes.videos import find_task, validate_create
 from airflow_provider_dmjy.simulator.wire import (
     ApiError,
     invalid,
@@ -26,6 +28,9 @@ from airflow_provider_dmjy.simulator.wire import (
     sender,
     sim,
 )
+
+#: Most videos one ``POST /_sim/videos`` creates.
+MAX_SEED = 10_000
 
 #: The optional fields of a fault and the JSON types each accepts.
 _FAULT_FIELDS: dict[str, tuple[type, ...]] = {
@@ -71,9 +76,13 @@ def router() -> APIRouter:
             raise invalid(name, str(exc)) from None
         if "balance" in body:
             state.balance = state.config.balance
-        if "rate_limit" in body:
+        if "rate_limit" in body or "rate_burst" in body:
             state.buckets.clear()
         return {"success": True, "config": state.config.public_dict(), "balance": state.balance}
+
+    @api.post("/videos")
+    async def seed_videos(request: Request) -> dict[str, Any]:
+        return _seed(request, await json_object(request))
 
     @api.post("/videos/{id}/complete")
     async def force_complete(request: Request, id: str) -> dict[str, Any]:
@@ -95,6 +104,29 @@ def router() -> APIRouter:
         return {"success": True}
 
     return api
+
+
+def _seed(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /_sim/videos``: ``count`` videos created at once as ``POST /api/v1/videos`` would
+    (charged, counted against the daily cap, each drawing its render plan), but outside the rate
+    limit and the request counters, so a benchmark can create thousands without spending the
+    budget it measures. Balance and cap are not checked."""
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SEED:
+        raise invalid("count", f"count must be a whole number from 1 to {MAX_SEED} (got {count!r})")
+    duration = body.get("duration", 10)
+    fields = validate_create(
+        {"description": "Seeded video", "imageUrl": "https://example.com/seed.jpg", "duration": duration}
+    )
+    state = sim(request)
+    base = media_base(request)
+    ids = [
+        state.add_task(
+            **{**fields, "title": f"Seeded video {index}"}, media_base=base, api_key=state.config.api_key
+        ).id
+        for index in range(count)
+    ]
+    return {"success": True, "ids": ids}
 
 
 def _force(request: Request, task_id: str, status: str, message: str | None) -> dict[str, Any]:

@@ -87,6 +87,12 @@ def test_uri_extras_arrive_as_strings_and_are_coerced() -> None:
         ("k", "s", {"max_retries": "2.5"}, "max_retries"),
         ("k", "s", {"max_retries": True}, "max_retries"),
         ("k", "s", {"sign_query_string": "maybe"}, "sign_query_string"),
+        ("k", "s", {"max_requests_per_second": -1}, "max_requests_per_second"),
+        ("k", "s", {"max_requests_per_second": 0.05}, "max_requests_per_second"),
+        ("k", "s", {"max_requests_per_second": 1001}, "max_requests_per_second"),
+        ("k", "s", {"max_requests_per_second": "nan"}, "max_requests_per_second"),
+        ("k", "s", {"max_requests_per_second": "fast"}, "max_requests_per_second"),
+        ("k", "s", {"max_requests_per_second": True}, "max_requests_per_second"),
     ],
 )
 def test_bad_connection_settings(
@@ -104,6 +110,24 @@ def test_limits_of_connection_settings_are_accepted() -> None:
     assert (
         ClientConfig.from_connection_parts(login="k", password="s", extra={"max_retries": 0}).max_retries == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "rate"),
+    [
+        ({}, 10.0),  # the default budget
+        ({"max_requests_per_second": "20"}, 20.0),
+        ({"max_requests_per_second": 2.5}, 2.5),
+        ({"max_requests_per_second": "0.1"}, 0.1),
+        ({"max_requests_per_second": 1000}, 1000.0),
+        ({"max_requests_per_second": 0}, 0.0),  # off
+        ({"max_requests_per_second": " OFF "}, 0.0),
+        ({"max_requests_per_second": ""}, 10.0),
+    ],
+)
+def test_max_requests_per_second(extra: dict[str, object], rate: float) -> None:
+    config = ClientConfig.from_connection_parts(login="k", password="s", extra=extra)
+    assert config.max_requests_per_second == rate
 
 
 @pytest.mark.parametrize(
