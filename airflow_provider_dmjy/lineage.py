@@ -61,8 +61,9 @@ class DmjyVideoRunFacet(RunFacet):
     :param status: the video's last known status (``completed`` after a successful wait).
     :param duration: the video's length in seconds, as the API answered it.
     :param aspectRatio: ``9:16`` or ``16:9``, as the API answered it.
-    :param reused: True when this try found the video an earlier try of the same task instance
-        created (paid for once, by that try), False when this try created it.
+    :param reused: True when this try did not pay for the video: an earlier try of the same task
+        instance created it, or (``reuse="completed"``) another run's completed video of the same
+        content was returned; False when this try created it.
     :param creditsPerSecond: the price assumed for the estimate (the operator's
         ``credits_per_second``): the API reports no price and no cost.
     :param estimatedCredits: ``duration x creditsPerSecond``; absent when either is unknown.

@@ -17,6 +17,8 @@ import copy
 import dataclasses
 import enum
 import functools
+import hashlib
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -26,6 +28,8 @@ from airflow_provider_dmjy.client import validation as v
 from airflow_provider_dmjy.exceptions import DmjyInvalidResponseError, DmjyValidationError
 
 __all__ = [
+    "FINGERPRINT_PREFIX",
+    "FINGERPRINT_VERSION",
     "Account",
     "CreateTemplateRequest",
     "CreateVideoRequest",
@@ -196,6 +200,11 @@ class Video(_ApiValue):
         """Whether the title carries ``marker`` as :meth:`CreateVideoRequest.with_marker` put it."""
         return _marker_tag(marker) in (self.title or "")
 
+    def has_fingerprint(self, fingerprint: str) -> bool:
+        """Whether the title carries ``fingerprint`` (:meth:`CreateVideoRequest.fingerprint`) as
+        :meth:`CreateVideoRequest.with_marker` put it. A claim made by whoever set the title."""
+        return _marker_tag(f"{FINGERPRINT_PREFIX}{fingerprint}") in (self.title or "")
+
 
 @dataclasses.dataclass(frozen=True)
 class Template(_ApiValue):
@@ -258,6 +267,13 @@ class Page(Generic[_V]):
 
 
 # -- requests ---------------------------------------------------------------------------------------
+
+
+#: What starts a fingerprint's tag in a title: ``[fp-<16 hex>]``.
+FINGERPRINT_PREFIX = "fp-"
+#: Bumped whenever what :meth:`CreateVideoRequest.fingerprint` hashes changes, so that an old
+#: fingerprint never matches a new request by accident.
+FINGERPRINT_VERSION = 1
 
 
 def _marker_tag(marker: str) -> str:
@@ -334,13 +350,44 @@ class CreateVideoRequest(_Request):
                 "imageUrl", None, "give image_url or image_urls (a product image is required)", "image_url"
             )
 
-    def with_marker(self, marker: str) -> CreateVideoRequest:
+    def fingerprint(self) -> str:
+        """16 hex characters naming what is rendered: a SHA-256 over a canonical JSON of the
+        description, the image URL(s) (order kept; ``image_url`` and ``image_urls`` apart), the
+        duration and aspect ratio as sent (None, the vendor's default, apart from its value: the
+        vendor's default may change) and the caller's title (without any marker). The callback URL
+        is left out: it does not change the video. Two requests with the same fingerprint ask for
+        the same video."""
+        rendered = {
+            "v": FINGERPRINT_VERSION,
+            "description": self.description,
+            "imageUrl": self.image_url,
+            "imageUrls": None if self.image_urls is None else list(self.image_urls),
+            "duration": self.duration,
+            "aspectRatio": self.aspect_ratio,
+            "title": self.title,
+        }
+        canonical = json.dumps(rendered, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def with_marker(self, marker: str, *, fingerprint: bool = False) -> CreateVideoRequest:
         """This request with ``[marker]`` appended to its title (to the description's start when
-        it has none), so that :meth:`Video.has_marker` recognises the video it makes. Only the new
-        title is checked (it must still fit the title limit); the rest was checked already."""
-        title = f"{self.title or ' '.join(self.description.split())[:40]} {_marker_tag(marker)}"
+        it has none), so that :meth:`Video.has_marker` recognises the video it makes; with
+        ``fingerprint``, also ``[fp-<fingerprint()>]`` (:meth:`Video.has_fingerprint`).
+
+        The tags are never cut: when they would push the title over its limit, the caller's part
+        is shortened (ending in "…") to make room; the fingerprint is of the whole title. Only the
+        new title is checked; the rest was checked already."""
+        tags = [_marker_tag(marker)]
+        if fingerprint:
+            tags.append(_marker_tag(f"{FINGERPRINT_PREFIX}{self.fingerprint()}"))
+        suffix = " " + " ".join(tags)
+        text = self.title or " ".join(self.description.split())[:40]
+        room = v.MAX_NAME_LENGTH - len(suffix)
+        if len(text) > room:
+            text = text[: max(room - 1, 0)].rstrip() + "…"
         marked = copy.copy(self)  # a copy: keeps the checked values without running the checks again
-        object.__setattr__(marked, "title", _text("title", "title", v.MAX_NAME_LENGTH, required=True)(title))
+        title = _text("title", "title", v.MAX_NAME_LENGTH, required=True)(text + suffix)
+        object.__setattr__(marked, "title", title)
         return marked
 
 

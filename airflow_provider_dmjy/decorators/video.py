@@ -66,7 +66,8 @@ class DmjyVideoDecoratedOperator(DecoratedOperator, DmjyCreateVideoOperator):
 
     The decorator's arguments are :class:`DmjyCreateVideoOperator`'s other arguments
     (``dmjy_conn_id``, ``wait_for_completion``, ``deferrable``, ``poll_interval``,
-    ``max_poll_interval``, ``timeout``, ``cancel_on_kill``) and ``BaseOperator``'s (``retries``,
+    ``max_poll_interval``, ``timeout``, ``cancel_on_kill``, ``reuse``, ``reuse_within``: the last
+    two templated) and ``BaseOperator``'s (``retries``,
     ``pool``, ...). The returned values are used as they are (not rendered as Jinja: the function
     builds them in Python, with the task context as its arguments if it asks for them).
 
@@ -77,7 +78,12 @@ class DmjyVideoDecoratedOperator(DecoratedOperator, DmjyCreateVideoOperator):
     """
 
     # Not the create arguments: they do not exist before the function runs.
-    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, "dmjy_conn_id")
+    template_fields: Sequence[str] = (
+        *DecoratedOperator.template_fields,
+        "reuse",
+        "reuse_within",
+        "dmjy_conn_id",
+    )
     custom_operator_name = "@task.dmjy_video"
 
     def __init__(

@@ -12,8 +12,10 @@ task retries on them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,7 +24,7 @@ from airflow_provider_dmjy.client.config import ClientConfig
 from airflow_provider_dmjy.client.models import Video, VideoStatus, parse_vendor_time
 from airflow_provider_dmjy.client.responses import redact
 from airflow_provider_dmjy.client.sync_client import DmjyClient
-from airflow_provider_dmjy.exceptions import DmjyError, DmjyReconciliationError
+from airflow_provider_dmjy.exceptions import DmjyError, DmjyReconciliationError, DmjyValidationError
 from airflow_provider_dmjy.hooks.connection import DmjyHookBase
 from airflow_provider_dmjy.hooks.failures import airflow_failures, as_airflow_error
 
@@ -101,6 +103,9 @@ class DmjyHook(DmjyHookBase):
         if "client" in self.__dict__:
             self.client.close()
 
+    #: The account's ``userId``, once :meth:`template_user_id` read it (one look-up per hook).
+    _account_user_id: str | None = None
+
     get_account = _forward(DmjyClient.get_account)
     create_video = _forward(DmjyClient.create_video)
     create_video_from = _forward(DmjyClient.create_video_from)
@@ -129,31 +134,115 @@ class DmjyHook(DmjyHookBase):
         :class:`DmjyReconciliationError` (retryable) rather than answer None, which a caller would
         take as "safe to create".
         """
+
+        def marked(video: Video, _created: float | None, _cutoff: float | None) -> bool:
+            # Whatever its date says: the marker names the task instance that paid for it.
+            return video.has_marker(marker) and video.status is not VideoStatus.FAILED
+
+        search = self._search_recent(marked, created_after, max_pages, widen_only=True)
+        if search.found is None and not search.concluded:
+            raise DmjyReconciliationError(
+                f"Searched {search.pages_read} pages of videos for marker {marker} without reaching "
+                "the search's cut-off or the end of the list; whether such a video exists is unknown"
+            )
+        return search.found
+
+    def find_reusable_video(
+        self,
+        fingerprint: str,
+        since: float | datetime | None,
+        max_pages: int = MARKER_SEARCH_MAX_PAGES,
+    ) -> dict[str, Any] | None:
+        """The newest ``completed`` video with a ``videoUrl`` whose title carries ``[fp-<fingerprint>]``
+        (``CreateVideoRequest.fingerprint()``) and that was created at or after ``since``; None if
+        there is none.
+
+        ``since`` is an aware datetime or epoch seconds on this machine's clock (None: any age).
+        Unlike the marker search, the date decides: a video dated before the cut-off, or with no
+        readable ``createdAt``, is never returned. The cut-off is compared on the server's clock
+        (moved by the offset the ``Date`` headers show, either way), so a skewed vendor clock neither
+        brings back an older video nor hides a new one. The walk is the marker search's: newest
+        first, at most ``max_pages`` pages of 100, ending after a whole page older than the cut-off.
+        A search that cannot conclude answers None (reuse is a saving, creating is always safe);
+        every list request counts toward the connection's requests and is logged with the outcome.
+        """
+        cutoff = since.timestamp() if isinstance(since, datetime) else since
+
+        def reusable(video: Video, created: float | None, server_cutoff: float | None) -> bool:
+            if not video.has_fingerprint(fingerprint) or video.status is not VideoStatus.COMPLETED:
+                return False
+            if not video.video_url:
+                return False
+            return server_cutoff is None or (created is not None and created >= server_cutoff)
+
+        search = self._search_recent(reusable, cutoff, max_pages, widen_only=False)
+        self.log.info(
+            "Reuse search for fingerprint %s: %s after %d list request(s)%s",
+            fingerprint,
+            f"video {search.found.get('id')}" if search.found is not None else "no completed video",
+            search.pages_read,
+            "" if search.concluded else " (stopped at the page cap before the cut-off)",
+        )
+        return search.found
+
+    def _search_recent(
+        self,
+        match: Callable[[Video, float | None, float | None], bool],
+        created_after: float | None,
+        max_pages: int,
+        *,
+        widen_only: bool,
+    ) -> _Search:
+        """The first video (newest first) that ``match(video, createdAt, cut-off)`` accepts, both
+        times in epoch seconds on the server's clock; the walk both searches share (see
+        :meth:`find_video_by_marker`). ``widen_only`` moves the cut-off only back with the clock."""
         walker = PageWalker("tasks", max_pages)
         data: dict[str, Any] = {}
         while (page := walker.next_page) is not None:
             data = self.list_videos(page=page, limit=PAGE_SIZE)
             videos = walker.take(data)
             # Read after the first answer: its Date header is what measures the offset.
+            offset = self.client.clock.offset_seconds
             cutoff = (
-                None if created_after is None else created_after + min(0.0, self.client.clock.offset_seconds)
+                None
+                if created_after is None
+                else created_after + (min(0.0, offset) if widen_only else offset)
             )
             all_older = bool(videos) and cutoff is not None
             for video in videos:
-                found = Video.from_api(video)
-                if found.has_marker(marker) and found.status is not VideoStatus.FAILED:
-                    return video
                 created = parse_vendor_time(video.get("createdAt"))
+                if match(Video.from_api(video), created, cutoff):
+                    return _Search(video, True, walker.pages_read)
                 if cutoff is None or created is None or created >= cutoff:
                     all_older = False
             if all_older:
-                return None
-        if walker.capped or _announces_more_pages(data, walker.pages_read):
-            raise DmjyReconciliationError(
-                f"Searched {walker.pages_read} pages of videos for marker {marker} without reaching "
-                "the search's cut-off or the end of the list; whether such a video exists is unknown"
-            )
-        return None
+                return _Search(None, True, walker.pages_read)
+        concluded = not (walker.capped or _announces_more_pages(data, walker.pages_read))
+        return _Search(None, concluded, walker.pages_read)
+
+    def template_user_id(self, user_id: str | None = None) -> str:
+        """The owner of a new template: ``user_id``; else the connection's ``user_id`` extra; else
+        the ``userId`` of the API key's account (:meth:`get_account`, read once per hook and kept).
+
+        Raises :class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` when none gives one.
+        """
+        if user_id is not None:
+            return user_id
+        with airflow_failures():
+            if self.config.user_id is not None:
+                return self.config.user_id
+            if self._account_user_id is None:
+                found = self.get_account().get("userId")
+                if not isinstance(found, (str, int)) or isinstance(found, bool) or found == "":
+                    raise DmjyValidationError(
+                        "userId",
+                        None,
+                        f"is required: pass user_id or set the connection's user_id extra (the "
+                        f"account answer has no usable userId: {found!r})",
+                        "user_id",
+                    )
+                self._account_user_id = str(found)
+            return self._account_user_id
 
     def test_connection(self) -> tuple[bool, str]:
         """Call the account endpoint; never puts the key or secret in the answer.
@@ -182,6 +271,15 @@ def _connected_message(config: ClientConfig, account: dict[str, Any]) -> str:
     message = f"Connected to {host} as {who}: balance {account.get('balance')} credits"
     message = f"{message} (plan {account['plan']})" if account.get("plan") else message
     return redact(message, config.credentials)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Search:
+    """What a bounded walk over the recent videos found, and whether it could conclude."""
+
+    found: dict[str, Any] | None
+    concluded: bool
+    pages_read: int
 
 
 def _announces_more_pages(data: dict[str, Any], pages_read: int) -> bool:

@@ -1,7 +1,9 @@
-"""An operator that checks the DMJY compute balance before a batch of paid renders starts."""
+"""An operator that checks the DMJY compute balance (and a daily budget) before a batch of paid
+renders starts."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -13,13 +15,16 @@ from airflow_provider_dmjy.operators.base import DmjyBaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["DEFAULT_CREDITS_PER_SECOND", "DmjyCheckBalanceOperator"]
+__all__ = ["DEFAULT_CREDITS_PER_SECOND", "DmjyCheckBalanceOperator", "check_price"]
 
 #: Decision: the vendor does not publish its price; the simulator charges 10 credits per video second.
 DEFAULT_CREDITS_PER_SECOND = 10
 
 Number = int | float
-_CREDIT_ARGUMENTS = ("min_balance", "required_credits", "credits_per_second")
+_CREDIT_ARGUMENTS = ("min_balance", "required_credits", "credits_per_second", "daily_budget_credits")
+#: XCom key of the budget check's numbers (``required_credits``, ``daily_budget_credits``,
+#: ``usage_today``, ``balance``), pushed before the checks, so a report has them after a stop too.
+XCOM_BUDGET_KEY = "dmjy_budget"
 _WHOLE_ARGUMENTS = ("video_count", "video_duration")
 
 
@@ -37,8 +42,13 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
     :param video_count: how many videos the coming work creates (an upstream count or XCom).
     :param video_duration: seconds per video (default 10, the vendor's default duration).
     :param credits_per_second: the assumed price of one second of video (default 10).
+    :param daily_budget_credits: when set, the account's ``usage.today`` (credits spent today, by
+        the vendor's day) plus the required amount must not exceed it, or the task fails before
+        anything is spent; an account answer without a readable ``usage.today`` fails too (the
+        budget cannot be checked).
     :param dmjy_conn_id: the ``dmjy`` connection to use.
-    :return: the account dict (``balance``, ``plan``, ``usage``, ``isLowBalance``, ...).
+    :return: the account dict (``balance``, ``plan``, ``usage``, ``isLowBalance``, ...); the numbers
+        of the check go to the XCom ``dmjy_budget``.
     """
 
     template_fields: Sequence[str] = (
@@ -47,6 +57,7 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
         "video_count",
         "video_duration",
         "credits_per_second",
+        "daily_budget_credits",
         "dmjy_conn_id",
     )
 
@@ -58,9 +69,11 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
         video_count: int | str | None = None,
         video_duration: int | str = 10,
         credits_per_second: Number | str = DEFAULT_CREDITS_PER_SECOND,
+        daily_budget_credits: Number | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.daily_budget_credits = daily_budget_credits
         self.min_balance = min_balance
         self.required_credits = required_credits
         self.video_count = video_count
@@ -80,8 +93,10 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
             video_count = _coerce("video_count", self.video_count, whole=True)
             video_duration = _coerce("video_duration", self.video_duration, whole=True)
             credits_per_second = _coerce("credits_per_second", self.credits_per_second)
+            budget = _coerce("daily_budget_credits", self.daily_budget_credits)
             account = self.hook.get_account()
         balance = _coerce_balance(account.get("balance"))
+        usage_today = _usage_today(account.get("usage"))
 
         required: Number = 0
         reasons = []
@@ -94,6 +109,12 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
         if required_credits is not None:
             required = max(required, required_credits)
             reasons.append(f"required_credits={required_credits}")
+        ti = context.get("ti")
+        if ti is not None:
+            numbers = {"required_credits": required, "daily_budget_credits": budget}
+            ti.xcom_push(
+                key=XCOM_BUDGET_KEY, value={**numbers, "usage_today": usage_today, "balance": balance}
+            )
 
         if account.get("isLowBalance"):
             self.log.warning(
@@ -109,6 +130,11 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
             )
         if min_balance is not None and balance < min_balance:
             raise AirflowFailException(f"DMJY balance {balance} credits is below min_balance={min_balance}")
+        if budget is not None:
+            _check_budget(budget, usage_today, required, reasons)
+            self.log.info(
+                "DMJY daily budget: %s credits spent today + %s fit %s", usage_today, required, budget
+            )
         self.log.info(
             "DMJY balance %s credits covers the required %s credits%s",
             balance,
@@ -144,6 +170,43 @@ def _coerce(argument: str, value: Any, *, whole: bool = False) -> Any:
     return float(number)
 
 
+def _check_budget(budget: Number, usage_today: Number | None, required: Number, reasons: list[str]) -> None:
+    """Fail unless ``usage_today + required <= budget`` (exactly at the budget passes); fail closed
+    when the account did not say what it spent today."""
+    if usage_today is None:
+        raise AirflowFailException(
+            f"The DMJY account answer has no usable usage.today, so daily_budget_credits={budget} "
+            "cannot be checked; nothing was spent"
+        )
+    # Decimal: 0.1 + 0.2 must fit a budget of 0.3.
+    total = Decimal(str(usage_today)) + Decimal(str(required))
+    if total > Decimal(str(budget)):
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        raise AirflowFailException(
+            f"DMJY daily budget exceeded: {usage_today} credits spent today + {required} credits "
+            f"for this run{why} = {_plain(total)} credits > daily_budget_credits={budget}; nothing was spent"
+        )
+
+
+def _usage_today(usage: Any) -> Number | None:
+    """``usage.today`` of the account answer: a finite non-negative number (or its digits), else
+    None. A negative or unreadable value is not trusted: it could only hide spend."""
+    value = usage.get("today") if isinstance(usage, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number < 0:
+        return None
+    return _plain(number)
+
+
+def _plain(number: Decimal) -> Number:
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
 def _coerce_balance(value: Any) -> Number:
     # A negative balance (an overdrawn account) is a real answer; only a missing one is not.
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -155,3 +218,12 @@ def _coerce_balance(value: Any) -> Number:
     if not number.is_finite():
         raise AirflowFailException(f"The DMJY account answer has no usable balance (got {value!r})")
     return int(number) if number == number.to_integral_value() else float(number)
+
+
+def check_price(value: Any) -> float | None:
+    """A ``credits_per_second`` that may be None (no estimate): a non-negative number."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
+        return float(value)  # NaN fails the comparison too
+    raise DmjyValidationError("credits_per_second", value, "must be a non-negative number or None")

@@ -22,13 +22,17 @@ IF_EXISTS_CHOICES = ("reuse", "create", "fail")
 class DmjyCreateTemplateOperator(DmjyBaseOperator):
     """Create a product template, or reuse the user's template of the same name.
 
-    Every argument is validated before the first request. A create that may have reached the
+    A product template is the product's record on the DMJY platform (name, image, description,
+    price) for the platform's own tools and people working in the account; a video create does not
+    take one (it carries its own description and images). Every argument is validated before the
+    first request that could create. A create that may have reached the
     server without an answer (``DmjyAmbiguousRequestError``) is reconciled by looking the template
     up by name, so an Airflow retry or a lost response never leaves two copies.
 
     :param name: the template's name; with ``if_exists="reuse"`` also its identity for this user.
-    :param user_id: the vendor user owning the template; None takes the connection's ``user_id``
-        extra, and the task fails before any request when neither is set.
+    :param user_id: the vendor user owning the template; None (or empty) takes the connection's
+        ``user_id`` extra, else the ``userId`` of the API key's account (one ``GET /account`` per
+        hook: :meth:`DmjyHook.template_user_id`).
     :param image_url: http(s) URL of the product image.
     :param description: free text.
     :param product_name: the product's display name.
@@ -36,7 +40,10 @@ class DmjyCreateTemplateOperator(DmjyBaseOperator):
     :param if_exists: ``"reuse"`` (default) returns the user's existing template of that name,
         ``"create"`` always creates another, ``"fail"`` fails the task naming the existing id.
     :param dmjy_conn_id: the ``dmjy`` connection to use.
-    :return: the template dict with the vendor's field names (``id``, ``userId``, ``name``, ...).
+    :return: the template dict with the vendor's field names: ``id``, ``userId``, ``name``,
+        ``imageUrl``, ``description``, ``productName``, ``price``, ``createdAt`` (a reused template
+        as listed, with ``updatedAt`` and ``productPosterUrl`` too; a new one as sent plus the
+        create's answer). ``"{{ ti.xcom_pull('<task id>')['id'] }}"`` is its id downstream.
     """
 
     template_fields: Sequence[str] = (
@@ -76,8 +83,8 @@ class DmjyCreateTemplateOperator(DmjyBaseOperator):
         """Validate, then reuse, refuse or create the template; returns the template dict."""
         with self.failures():
             request = CreateTemplateRequest(
-                # An empty rendered value (a missing XCom) also means "the connection's".
-                user_id=self.hook.client.template_user_id(self.user_id or None),
+                # An empty rendered value (a missing XCom) also means "the default owner".
+                user_id=self.hook.template_user_id(self.user_id or None),
                 name=self.name,
                 image_url=self.image_url,
                 description=self.description,

@@ -1,37 +1,32 @@
-"""Operators for DMJY video tasks: create (and wait), delete, download.
+"""Operators for DMJY video tasks: create (and wait), delete, download (the last two live in their
+own modules and are imported from here, their public home).
 
-Creating a video spends compute balance, so :class:`DmjyCreateVideoOperator` makes sure a retry
-never pays twice: the created id goes into the task state store (Airflow >= 3.3) and every video
-carries a marker derived from the task instance in its title, so a retry (or a create whose
-answer was lost) finds the video it already made instead of ordering another
-(:mod:`airflow_provider_dmjy.operators.reconcile`). The delete and download operators live in
-their own modules and are imported from here, their public home.
+Creating a video spends compute balance: a retry finds the video its task instance already made
+(:mod:`~airflow_provider_dmjy.operators.reconcile`), and with ``reuse="completed"`` another run's
+completed video of the same content is returned (:mod:`~airflow_provider_dmjy.operators.reuse`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
 from airflow_provider_dmjy._compat import default_deferrable
 from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
-from airflow_provider_dmjy.exceptions import (
-    DmjyError,
-    DmjyValidationError,
-    DmjyWaitTimeoutError,
-)
+from airflow_provider_dmjy.exceptions import DmjyError, DmjyWaitTimeoutError
 from airflow_provider_dmjy.hooks.dmjy import MARKER_SEARCH_MAX_PAGES
-from airflow_provider_dmjy.operators.account import DEFAULT_CREDITS_PER_SECOND
+from airflow_provider_dmjy.operators.account import DEFAULT_CREDITS_PER_SECOND, check_price
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator, final_video_result, video_wait_result
 from airflow_provider_dmjy.operators.cancel import cancel_if_rendering
 from airflow_provider_dmjy.operators.delete import DmjyDeleteVideoOperator
 from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
 from airflow_provider_dmjy.operators.reconcile import CreateOnce, task_marker
+from airflow_provider_dmjy.operators.reuse import REUSE_NEVER, check_reuse, reusable_video, reuse_since
 from airflow_provider_dmjy.utils.polling import (
     DEFAULT_POLL_INTERVAL,
     MAX_WAIT_SECONDS,
@@ -69,8 +64,8 @@ RESULT_FIELDS = (
     "createdAt",
     "updatedAt",
 )
-#: XCom key of the latest known task dict (plus ``map_index``), pushed for failed renders too, so
-#: a downstream report can show every product's outcome.
+#: XCom key of the latest known task dict (plus ``map_index``, ``fingerprint`` and ``reused``),
+#: pushed for failed renders too, so a downstream report can show every product's outcome.
 XCOM_VIDEO_KEY = "dmjy_video"
 
 
@@ -96,7 +91,8 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
     :param duration: seconds, 1-60 (vendor default 10).
     :param aspect_ratio: ``9:16`` or ``16:9`` (vendor default ``9:16``).
     :param title: the video's title; a marker ``[af-...]`` is appended that identifies this task
-        instance, so a retry recognises the video it already paid for.
+        instance, so a retry recognises the video it already paid for, and ``[fp-...]``, the
+        fingerprint of what is rendered (``CreateVideoRequest.fingerprint()``).
     :param callback_url: where the vendor POSTs the signed ``task.completed``/``task.failed``
         callback. To turn it into an Airflow asset event, point it at this provider's api-server
         endpoint ``https://<your-airflow-api-server>/dmjy/webhooks/<dmjy_conn_id>``: the callback is
@@ -117,9 +113,15 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         facet's ``estimatedCredits`` only (the API reports no cost; default 10, the simulator's
         rate, as :class:`~airflow_provider_dmjy.operators.account.DmjyCheckBalanceOperator`;
         None leaves the estimate out).
+    :param reuse: ``"never"`` (default) always renders; ``"completed"`` first returns a completed
+        video with the same fingerprint created within ``reuse_within`` (no spend, no wait), after
+        the look-up for this task instance's own video (:mod:`~airflow_provider_dmjy.operators.reuse`).
+    :param reuse_within: how recent a reused video must be: a ``timedelta`` or seconds back from
+        now, or an ISO 8601 instant with a zone ("created at or after"; default one day).
 
-    After a run, ``video_id`` is the video's id and ``reattached`` says whether the video was one
-    an earlier try of this task instance made (found, not paid for again).
+    After a run, ``video_id`` is the video's id, ``reattached`` says whether the video was one an
+    earlier try of this task instance made and ``reused`` whether it was another task's (neither
+    paid for again), ``fingerprint`` is the content's fingerprint.
     """
 
     template_fields: Sequence[str] = (
@@ -130,6 +132,8 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         "callback_url",
         "duration",
         "aspect_ratio",
+        "reuse",
+        "reuse_within",
         "dmjy_conn_id",
     )
     operator_extra_links = (DmjyVideoLink(),)
@@ -157,6 +161,8 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         timeout: float = 3600.0,
         cancel_on_kill: bool = True,
         credits_per_second: float | None = DEFAULT_CREDITS_PER_SECOND,
+        reuse: str = REUSE_NEVER,
+        reuse_within: timedelta | float | str = timedelta(days=1),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -175,21 +181,27 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                 poll_interval, max_poll_interval
             )
             self.timeout = check_seconds("timeout", timeout, MAX_WAIT_SECONDS)
-            self.credits_per_second = _check_price(credits_per_second)
+            self.credits_per_second = check_price(credits_per_second)
+            if "{{" not in str(reuse):  # a typo is refused at parse time; a template after rendering
+                check_reuse(reuse)
+        self.reuse, self.reuse_within = reuse, reuse_within
         self.cancel_on_kill = cancel_on_kill
         self.video_id: str | None = None
         self.video_url: str | None = None
-        self.reattached = False
+        self.reattached = self.reused = False
+        self.fingerprint: str | None = None
         # The last state of the video this task knows, for its lineage.
         self.latest_video: Video | None = None
 
     # -- create, exactly once ------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Validate, reconcile, create, wait, result: the final task dict (see the class)."""
+        """Validate, reconcile, reuse, create, wait, result: the final task dict (see the class)."""
         with self.failures():
             marker = self._marker(context)
-            request = self._request(marker)  # validated: raises before any request
+            plain = self._request()  # validated: raises before any request
+            request = plain.with_marker(marker, fingerprint=True)
+            since = reuse_since(self.reuse, self.reuse_within)  # None: reuse="never"
             once = CreateOnce(
                 self.hook,
                 marker,
@@ -198,9 +210,15 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                 grace_seconds=self.reconcile_grace_seconds,
                 log=self.log,
             )
-            earlier = once.earlier_video()
-            self.reattached = earlier is not None
-            video = earlier or once.create(request)
+            # This task instance's own video (a retry's) always wins over another task's.
+            video = once.earlier_video()
+            self.reattached = video is not None
+            if video is None and since is not None:
+                video = reusable_video(
+                    self.hook, plain, since, max_pages=self.reconcile_max_pages, log=self.log
+                )
+                self.reused = video is not None
+            video = video or once.create(request)
             self.video_id, self.latest_video = video.id, video
             self.log.info("DMJY video %s is %s", self.video_id, video.status)
             self._publish(context, video.to_dict())
@@ -217,7 +235,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
                         max_poll_interval=self.max_poll_interval,
                         cancel_on_kill=self.cancel_on_kill,
                         method_name="resume_wait",
-                        resume_kwargs={"reattached": self.reattached},
+                        resume_kwargs={"reattached": self.reattached, "fingerprint": self.fingerprint},
                     )
                 video = self._wait_in_worker(context, video)
             return self._result(context, video)
@@ -226,9 +244,10 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         ti = context["ti"]
         return task_marker(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
 
-    def _request(self, marker: str) -> CreateVideoRequest:
-        """The create, validated once, with this task instance's marker in its title."""
-        return CreateVideoRequest(
+    def _request(self, marker: str | None = None) -> CreateVideoRequest:
+        """The create, validated once, with this task instance's marker and the fingerprint in its
+        title (without a ``marker``: as the caller gave it, what the fingerprint is of)."""
+        request = CreateVideoRequest(
             description=self.description,
             image_url=self.image_url,
             image_urls=self.image_urls,
@@ -236,7 +255,9 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             aspect_ratio=self.aspect_ratio,
             title=self.title or None,  # an empty rendered title: the description's start
             callback_url=self.callback_url,
-        ).with_marker(marker)
+        )
+        self.fingerprint = request.fingerprint()
+        return request if marker is None else request.with_marker(marker, fingerprint=True)
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -272,12 +293,16 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             return video
 
     def resume_wait(
-        self, context: Context, event: dict[str, Any], reattached: bool = False
+        self,
+        context: Context,
+        event: dict[str, Any],
+        reattached: bool = False,
+        fingerprint: str | None = None,
     ) -> dict[str, Any]:
         """Where a deferred create resumes, on a fresh operator instance: what :meth:`execute` learnt
-        and the trigger's event does not carry (``reattached``, for the lineage), then
-        :meth:`execute_complete`, which subclasses may extend with the usual signature."""
-        self.reattached = reattached
+        and the trigger's event does not carry (``reattached`` for the lineage, ``fingerprint`` for
+        the XCom record), then :meth:`execute_complete`, which subclasses may extend as usual."""
+        self.reattached, self.fingerprint = reattached, fingerprint
         return self.execute_complete(context, event)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +344,8 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         result = {key: video.get(key) for key in RESULT_FIELDS}
         ti = context.get("ti")
         if ti is not None and hasattr(ti, "xcom_push"):
-            ti.xcom_push(key=XCOM_VIDEO_KEY, value={**result, "map_index": getattr(ti, "map_index", -1)})
+            record = {"map_index": getattr(ti, "map_index", -1), "fingerprint": self.fingerprint}
+            ti.xcom_push(key=XCOM_VIDEO_KEY, value={**result, **record, "reused": self.reused})
         return result
 
     # -- lineage -------------------------------------------------------------------------------
@@ -334,7 +360,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             image_url=self.image_url,
             image_urls=self.image_urls,
             video=self.latest_video,
-            reused=self.reattached,
+            reused=self.reattached or self.reused,  # not paid for by this try
             credits_per_second=self.credits_per_second,
         )
 
@@ -356,12 +382,3 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
             )
             return
         self._cancel(self.video_id, "the task was killed")
-
-
-def _check_price(value: Any) -> float | None:
-    """``credits_per_second``: a non-negative number, or None (no estimate)."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
-        return float(value)  # NaN fails the comparison too
-    raise DmjyValidationError("credits_per_second", value, "must be a non-negative number or None")

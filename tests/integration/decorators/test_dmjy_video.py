@@ -177,6 +177,19 @@ def test_creates_and_waits_in_the_worker_and_publishes_the_arguments(fast_sim: S
     assert fast_sim.state()["videos_created"] == 1
 
 
+def test_reuse_is_a_decorator_argument_and_pays_once(fast_sim: SimulatorHandle) -> None:
+    arguments = {"description": "展示智能保温杯", "image_url": IMG, "duration": 5, "title": "CUP-001"}
+    first = _operator(arguments, reuse="completed").execute(_context())
+    context = _context()
+    context["ti"].run_id = "r2"  # another run, the same product
+    op = _operator(arguments, reuse="completed", reuse_within="{{ params.since }}")
+    op.reuse_within = dt.timedelta(hours=1).total_seconds()  # as rendered from the template field
+    second = op.execute(context)
+    assert second["id"] == first["id"] and op.reused and context["ti"].pushed["dmjy_video"]["reused"] is True
+    assert fast_sim.state()["videos_created"] == 1
+    assert {"reuse", "reuse_within"} <= set(DmjyVideoDecoratedOperator.template_fields)
+
+
 def test_a_resumed_task_gets_the_arguments_of_the_deferred_try_back() -> None:
     arguments = {"description": "d", "image_urls": [IMG], "aspect_ratio": "16:9"}
     context = _context()

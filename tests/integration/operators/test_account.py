@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -114,5 +115,118 @@ def test_template_fields() -> None:
         "video_count",
         "video_duration",
         "credits_per_second",
+        "daily_budget_credits",
         "dmjy_conn_id",
     }
+
+
+# -- the daily budget ---------------------------------------------------------------------------------
+
+
+def spend_today(sim: SimulatorHandle, credits: int) -> None:
+    """Make the simulator's usage.today ``credits`` (10 credits per second of video)."""
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+
+    hook = DmjyHook()
+    try:
+        while credits:
+            seconds = min(credits // 10, 60)
+            hook.create_video("d", image_url="https://example.com/a.jpg", duration=seconds)
+            credits -= seconds * 10
+    finally:
+        hook.close()
+
+
+class Ti:
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def test_over_the_daily_budget_fails_before_any_create_with_the_numbers(dmjy_conn: SimulatorHandle) -> None:
+    spend_today(dmjy_conn, 4300)
+    created = dmjy_conn.state()["videos_created"]
+    ti = Ti()
+    with pytest.raises(AirflowFailException) as info:
+        check(video_count=8, video_duration=10, daily_budget_credits=5000).execute(context={"ti": ti})
+    message = str(info.value)
+    assert "4300 credits spent today + 800 credits for this run" in message
+    assert "= 5100 credits > daily_budget_credits=5000" in message and "8 videos x 10 s" in message
+    assert dmjy_conn.state()["videos_created"] == created  # nothing more
+    assert ti.pushed["dmjy_budget"] == {
+        "required_credits": 800,
+        "daily_budget_credits": 5000,
+        "usage_today": 4300,
+        "balance": 100_000 - 4300,
+    }
+
+
+def test_exactly_at_the_budget_passes(dmjy_conn: SimulatorHandle) -> None:
+    spend_today(dmjy_conn, 4200)
+    ti = Ti()
+    account = check(video_count=8, video_duration=10, daily_budget_credits="5000").execute(context={"ti": ti})
+    assert account["usage"]["today"] == 4200
+    assert ti.pushed["dmjy_budget"]["usage_today"] == 4200
+    # Fractions add up exactly: 0.1 + 0.2 fits 0.3.
+    with pytest.raises(AirflowFailException, match="daily budget exceeded"):
+        check(required_credits="0.2", daily_budget_credits="4200.1").execute(context={})
+    check(required_credits="0.1", daily_budget_credits="4200.1").execute(context={})
+
+
+def test_without_a_budget_the_numbers_are_still_pushed(dmjy_conn: SimulatorHandle) -> None:
+    ti = Ti()
+    check(video_count=2).execute(context={"ti": ti})
+    assert ti.pushed["dmjy_budget"] == {
+        "required_credits": 200,
+        "daily_budget_credits": None,
+        "usage_today": 0,
+        "balance": 100_000,
+    }
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [None, {}, {"today": None}, {"today": "lots"}, {"today": -5000}, {"today": True}, {"today": "NaN"}, "9"],
+    ids=["missing", "empty", "null", "text", "negative", "bool", "nan", "not-an-object"],
+)
+def test_an_unreadable_usage_today_fails_closed_with_a_budget(
+    monkeypatch: pytest.MonkeyPatch, usage: Any
+) -> None:
+    from tests.hostile_server import HostileServer, Reply, envelope
+
+    account = {"userId": "u", "balance": 100_000}
+    if usage is not None:
+        account["usage"] = usage
+    with HostileServer() as server:
+        conn = {"conn_type": "dmjy", "login": "mk_k", "password": "s", "host": server.base_url}
+        monkeypatch.setenv("AIRFLOW_CONN_DMJY_DEFAULT", json.dumps(conn))
+        server.route("GET", "/api/v1/account", Reply(200, envelope(account)))
+        with pytest.raises(AirflowFailException, match=r"no usable usage\.today.*daily_budget_credits=5000"):
+            check(video_count=1, daily_budget_credits=5000).execute(context={})
+        # Without a budget, nothing depends on it: the check passes.
+        ti = Ti()
+        check(video_count=1).execute(context={"ti": ti})
+        assert ti.pushed["dmjy_budget"]["usage_today"] is None
+
+
+def test_a_numeric_string_usage_today_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.hostile_server import HostileServer, Reply, envelope
+
+    with HostileServer() as server:
+        conn = {"conn_type": "dmjy", "login": "mk_k", "password": "s", "host": server.base_url}
+        monkeypatch.setenv("AIRFLOW_CONN_DMJY_DEFAULT", json.dumps(conn))
+        account = {"userId": "u", "balance": 100_000, "usage": {"today": " 4900.5 "}}
+        server.route("GET", "/api/v1/account", Reply(200, envelope(account)))
+        with pytest.raises(AirflowFailException, match=r"4900\.5 credits spent today \+ 100 credits"):
+            check(video_count=1, daily_budget_credits=5000).execute(context={})
+
+
+@pytest.mark.parametrize("budget", ["-1", "abc", "inf", True])
+def test_a_bad_budget_names_the_argument_before_any_request(dmjy_conn: SimulatorHandle, budget: Any) -> None:
+    op = check(video_count=1)
+    op.daily_budget_credits = budget  # as rendered
+    with pytest.raises(DmjyValidationError, match="daily_budget_credits"):
+        op.execute(context={})
+    assert dmjy_conn.state()["requests"] == {}

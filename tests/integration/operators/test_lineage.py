@@ -105,7 +105,7 @@ def test_a_reattached_video_is_reported_reused_after_the_deferral(slow_renders: 
         create_op().execute(make_context(try_number=1, store=store))  # the try dies while deferred
     with pytest.raises(TaskDeferred) as deferred:
         create_op().execute(make_context(try_number=2, store=store))
-    assert deferred.value.kwargs == {"reattached": True}
+    assert deferred.value.kwargs == {"reattached": True, "fingerprint": create_op()._request().fingerprint()}
     video_id = str(deferred.value.trigger.video_id)  # type: ignore[attr-defined]
     video = slow_renders.complete(video_id)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_dmjy._compat import AirflowFailException
 from airflow_provider_dmjy.exceptions import DmjyNotFoundError, DmjyValidationError
+from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.operators.template import DmjyCreateTemplateOperator, DmjyDeleteTemplateOperator
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
+from tests.hostile_server import HostileServer, Reply, envelope
 
 USER = "user_sim"
 
@@ -78,11 +82,45 @@ def test_user_id_defaults_to_the_connection_extra(
     assert create().execute(context={})["id"] == result["id"]
 
 
-def test_missing_user_id_fails_before_any_request(dmjy_conn: SimulatorHandle) -> None:
-    with pytest.raises(DmjyValidationError, match="user_id") as info:
-        create().execute(context={})
-    assert isinstance(info.value, AirflowFailException)
-    assert dmjy_conn.state()["requests"] == {}
+def test_user_id_defaults_to_the_accounts_user_id(dmjy_conn: SimulatorHandle, hook: DmjyHook) -> None:
+    result = create().execute(context={})
+    account_user = hook.get_account()["userId"]
+    assert result["userId"] == account_user and templates(dmjy_conn) == {result["id"]: "保温杯模板"}
+
+
+def test_the_connection_extra_is_used_without_reading_the_account(
+    dmjy_conn: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DMJY_DEFAULT", dmjy_conn.conn_uri + "?user_id=team_a")
+    create().execute(context={})
+    assert "GET /api/v1/account" not in dmjy_conn.state()["requests"]
+
+
+def test_one_hook_reads_the_account_once_for_many_templates(dmjy_conn: SimulatorHandle) -> None:
+    hook = DmjyHook()
+    try:
+        for n in range(5):
+            op = create(task_id=f"t{n}", name=f"模板{n}")
+            op.hook = hook  # type: ignore[misc]  # one hook for all: as a task reusing its hook
+            op.execute(context={})
+    finally:
+        hook.close()
+    state = dmjy_conn.state()
+    assert state["requests"]["GET /api/v1/account"] == 1 and state["requests"]["POST /api/v1/templates"] == 5
+    assert len(set(templates(dmjy_conn))) == 5
+
+
+def test_an_account_without_a_user_id_fails_before_any_template_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with HostileServer() as server:
+        conn = {"conn_type": "dmjy", "login": "mk_k", "password": "s", "host": server.base_url}
+        monkeypatch.setenv("AIRFLOW_CONN_DMJY_DEFAULT", json.dumps(conn))
+        server.route("GET", "/api/v1/account", Reply(200, envelope({"balance": 5, "userId": ""})))
+        with pytest.raises(DmjyValidationError, match="user_id") as info:
+            create().execute(context={})
+        assert isinstance(info.value, AirflowFailException) and "usable userId" in str(info.value)
+        assert [seen.path for seen in server.seen()] == ["/api/v1/account"]
 
 
 @pytest.mark.parametrize(
@@ -178,3 +216,31 @@ def test_dag_run_reuses_the_template(dmjy_conn: SimulatorHandle, load_dag: Calla
     assert str(run.state) == "success"
     assert list(templates(dmjy_conn).values()) == ["dmjy_template_reuse-tpl"]
     assert dmjy_conn.state()["requests"]["POST /api/v1/templates"] == 1
+
+
+# -- the documented examples run as written -----------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _snippet(document: str, heading: str) -> str:
+    """The first ```python block after ``heading`` in ``document`` (a path from the repository root)."""
+    text = (REPO_ROOT / document).read_text(encoding="utf-8").split(heading, 1)[1]
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("document", "heading"),
+    [
+        ("README.md", "### Product templates"),
+        ("docs/operators.md", "## `DmjyCreateTemplateOperator` / `DmjyDeleteTemplateOperator`"),
+    ],
+)
+def test_the_documented_template_example_runs_as_written(
+    dmjy_conn: SimulatorHandle, document: str, heading: str
+) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(_snippet(document, heading), document, "exec"), namespace)  # noqa: S102 - our own docs
+    result = namespace["template"].execute(context={})
+    assert result["id"] in templates(dmjy_conn) and result["userId"] and result["price"] == "99.00"
+    assert {"id", "userId", "name", "imageUrl", "productName", "price", "createdAt"} <= set(result)

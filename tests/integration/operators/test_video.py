@@ -86,7 +86,9 @@ def test_creates_and_waits_in_the_worker(fast_sim: SimulatorHandle) -> None:
     result = op.execute(make_context())
     assert set(result) == set(RESULT_FIELDS)
     assert result["status"] == "completed" and result["videoUrl"].endswith(".mp4")
-    assert result["title"] == f"保温杯 [{task_marker('d', 't', 'r1')}]"
+    fingerprint = op._request().fingerprint()
+    assert result["title"] == f"保温杯 [{task_marker('d', 't', 'r1')}] [fp-{fingerprint}]"
+    assert op.fingerprint == fingerprint and not op.reused
     assert fast_sim.state()["videos_created"] == 1
     assert DmjyVideoLink().get_link(op, ti_key=None) == result["videoUrl"]  # type: ignore[arg-type]
 
@@ -139,7 +141,19 @@ def test_execute_complete_rebuilds_the_video_of_the_event() -> None:
     result = op.execute_complete(context, {"status": "completed", "video_id": "v1", "video": RENDERED})
     assert result == {key: RENDERED.get(key) for key in RESULT_FIELDS}
     assert op.video_id == "v1" and op.video_url == "https://x/v.mp4"
-    assert context["ti"].pushed["dmjy_video"] == {**result, "map_index": -1}
+    assert context["ti"].pushed["dmjy_video"] == {
+        **result,
+        "map_index": -1,
+        "fingerprint": None,
+        "reused": False,
+    }
+
+
+def test_resume_wait_carries_the_fingerprint_into_the_record() -> None:
+    op, context = make_op(deferrable=True), make_context()
+    event = {"status": "completed", "video_id": "v1", "video": RENDERED}
+    op.resume_wait(context, event, reattached=False, fingerprint="0123456789abcdef")
+    assert context["ti"].pushed["dmjy_video"]["fingerprint"] == "0123456789abcdef"
 
 
 def test_execute_complete_publishes_a_failed_render_then_fails() -> None:

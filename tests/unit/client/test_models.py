@@ -249,9 +249,66 @@ def test_with_marker_puts_the_marker_in_the_title_and_checks_only_the_title(
     assert Video(id="v", title=marked.title).has_marker("af-0123456789ab")
     titled = CreateVideoRequest(description="d", image_url=IMG, title="保温杯").with_marker("af-1")
     assert titled.to_wire() == {"description": "d", "imageUrl": IMG, "title": "保温杯 [af-1]"}
+    # The tags are never cut: a long caller title is shortened to make room for them.
     long_title = CreateVideoRequest(description="d", image_url=IMG, title="t" * v.MAX_NAME_LENGTH)
-    with pytest.raises(DmjyValidationError, match="at most 200"):
-        long_title.with_marker("af-1")
+    for marked_long in (long_title.with_marker("af-1"), long_title.with_marker("af-1", fingerprint=True)):
+        assert marked_long.title is not None and len(marked_long.title) == v.MAX_NAME_LENGTH
+        assert marked_long.title.startswith("t" * 100) and "… [af-1]" in marked_long.title
+        assert Video(id="v", title=marked_long.title).has_marker("af-1")
+    fingerprinted = long_title.with_marker("af-1", fingerprint=True).title
+    assert Video(id="v", title=fingerprinted).has_fingerprint(long_title.fingerprint())
+
+
+def test_with_marker_adds_the_fingerprint_of_the_callers_request() -> None:
+    request = CreateVideoRequest(description="d", image_url=IMG, title="保温杯")
+    marked = request.with_marker("af-1", fingerprint=True)
+    assert marked.title == f"保温杯 [af-1] [fp-{request.fingerprint()}]"
+    video = Video(id="v", title=marked.title)
+    assert video.has_marker("af-1") and video.has_fingerprint(request.fingerprint())
+    assert not video.has_fingerprint(request.fingerprint()[:15])  # the whole tag, not a prefix
+
+
+_BASE: dict[str, Any] = {
+    "description": "展示智能保温杯",
+    "image_url": IMG,
+    "duration": 10,
+    "aspect_ratio": "9:16",
+}
+
+
+def test_fingerprint_is_16_hex_and_stable() -> None:
+    first = CreateVideoRequest(**_BASE).fingerprint()
+    assert len(first) == 16 and int(first, 16) >= 0
+    assert CreateVideoRequest(**_BASE).fingerprint() == first
+    # The checked values count: rendered digits and the URL's stray spaces are the same request.
+    assert CreateVideoRequest(**{**_BASE, "duration": "10", "image_url": f" {IMG} "}).fingerprint() == first
+    # Where the vendor is told to call back does not change the video.
+    assert CreateVideoRequest(**_BASE, callback_url="https://hooks.example.com/x").fingerprint() == first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"description": "展示智能保温杯 "},  # not normalised: the vendor renders what it is sent
+        {"image_url": "https://example.com/b.jpg"},
+        {"image_url": None, "image_urls": [IMG]},  # one image as a list: kept apart
+        {"duration": 11},
+        {"duration": None},  # the vendor's default, kept apart from its value
+        {"aspect_ratio": "16:9"},
+        {"aspect_ratio": None},
+        {"title": "保温杯"},
+    ],
+)
+def test_fingerprint_covers_what_is_rendered(change: dict[str, Any]) -> None:
+    assert (
+        CreateVideoRequest(**{**_BASE, **change}).fingerprint() != CreateVideoRequest(**_BASE).fingerprint()
+    )
+
+
+def test_fingerprint_keeps_the_order_of_the_images() -> None:
+    urls = [IMG, "https://example.com/b.jpg"]
+    one = CreateVideoRequest(description="d", image_urls=urls).fingerprint()
+    assert CreateVideoRequest(description="d", image_urls=urls[::-1]).fingerprint() != one
 
 
 def test_template_request_wire_form() -> None:
