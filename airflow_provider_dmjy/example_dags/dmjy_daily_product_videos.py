@@ -1,62 +1,57 @@
-"""Daily product videos: catalog -> balance check -> templates -> one video per product -> archive -> report.
+"""Daily product videos: catalog -> budget -> approval -> videos -> archive -> review -> publish -> report.
 
-Runs every day at ``DMJY_DAILY_AT`` (default 09:00) in ``DMJY_TIMEZONE`` (default Asia/Shanghai).
-Each run:
-
-1. reads the product catalog (CSV or JSON at any ``ObjectStoragePath``); broken rows are reported
-   and skipped, never fatal;
-2. checks that the compute balance covers the run before anything is spent;
-3. upserts one product template per product (an existing one is reused);
-4. creates one video per product (dynamic task mapping, deferrable: the renders wait in the
-   triggerer, not in worker slots) inside the ``dmjy_creates`` pool, which caps how many creates
-   hit the vendor at once - the vendor answers bursts with 429s and has a daily cap;
-5. archives every finished video and thumbnail under ``<archive root>/<run date>/``;
-6. writes ``manifest.json``, ``manifest.csv`` and an ``index.html`` gallery next to them.
-
-A failed video does not stop the others; the report lists it with the vendor's error message, and
-the run fails only when more than ``max_failed_share`` of the videos failed.
+Runs daily at ``DMJY_DAILY_AT`` (09:00) in ``DMJY_TIMEZONE`` (Asia/Shanghai) and when triggered, with
+or without a logical date, each run in its own folder ``<archive_root>/<day of run_after>/<run id>/``:
+reads the catalog (broken rows are reported and skipped); checks the balance and
+``daily_budget_credits``; asks "Spend N credits on M videos?" above ``approval_above_credits``;
+creates a template and a video per product (mapped, deferrable, retried; a video of the same content
+completed earlier that day is reused, so two runs of a day pay once); archives the videos; asks a
+reviewer to approve them or to choose products to drop or to render again (a new run, ``variation``
++ 1: another script); publishes the approved ones to ``<archive_root>/published/``; writes
+``manifest.json``, ``manifest.csv`` and ``index.html``; fails when more than ``max_failed_share`` of
+the videos failed, or another task did. ``review="auto"`` approves without asking (docs/review.md).
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
-import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pendulum
-from airflow.sdk import DAG, ObjectStoragePath, Param, get_current_context, task
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, ObjectStoragePath, Param, task
 
+from airflow_provider_dmjy.catalog import read_catalog, template_arguments, video_arguments
+from airflow_provider_dmjy.operators import review_results as review
 from airflow_provider_dmjy.operators.account import DmjyCheckBalanceOperator
+from airflow_provider_dmjy.operators.review import DmjyReviewVideosOperator, DmjySpendApprovalOperator
 from airflow_provider_dmjy.operators.template import DmjyCreateTemplateOperator
 from airflow_provider_dmjy.operators.video import DmjyCreateVideoOperator, DmjyDownloadVideoOperator
+from airflow_provider_dmjy.reports import safe_folder_name, write_run_report
 
 DAILY_AT = os.environ.get("DMJY_DAILY_AT", "09:00")
 TIMEZONE = pendulum.timezone(os.environ.get("DMJY_TIMEZONE", "Asia/Shanghai"))
 CATALOG = os.environ.get("DMJY_CATALOG", (Path(__file__).parent / "data" / "products.csv").as_uri())
-ARCHIVE_ROOT = os.environ.get(
-    "DMJY_ARCHIVE_ROOT",
-    (Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "dmjy-archive").as_uri(),
-)
+_HOME = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser()
+ARCHIVE_ROOT = os.environ.get("DMJY_ARCHIVE_ROOT", (_HOME / "dmjy-archive").as_uri())
 #: Shortest gap between two status checks of a render (the trigger then adapts to its progress).
 POLL_INTERVAL = float(os.environ.get("DMJY_POLL_INTERVAL", "15"))
 #: The pool that caps concurrent creates; create it with ``airflow pools set dmjy_creates 4 "..."``.
 CREATE_POOL = os.environ.get("DMJY_CREATE_POOL", "dmjy_creates")
+#: Pause before a create or archive is tried again (a retried create never pays twice).
+RETRY = {"retries": 2, "retry_delay": timedelta(seconds=float(os.environ.get("DMJY_RETRY_DELAY", "60")))}
+#: A product's script; ``variation`` n takes ANGLES[n % 4] (and says which take it is from n = 4).
+SCRIPT = "为「{name}」制作一支{duration}秒的商品短视频:{angle}{take};结尾展示价格 ¥{price}。"
+ANGLES = ("突出{}", "从一个日常使用场景讲起,自然带出{}", "用特写镜头逐一呈现{}", "用快节奏剪辑介绍{}")
 
-#: How a product becomes the video's description: short, concrete, in the catalog's language.
-DESCRIPTION_TEMPLATE = "为「{name}」制作一支{duration}秒的商品短视频:突出{highlights};结尾展示价格 ¥{price}。"
-REQUIRED_FIELDS = ("sku", "name", "price", "image_urls")
-MAX_IMAGES = 4
 
 hour, minute = (int(part) for part in DAILY_AT.split(":"))
 
 with DAG(
     dag_id="dmjy_daily_product_videos",
-    description="Turn the product catalog into short product videos with DMJY, archive them, report",
+    description="Turn the product catalog into reviewed short product videos with DMJY",
     schedule=f"{minute} {hour} * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
@@ -64,232 +59,148 @@ with DAG(
     render_template_as_native_obj=True,  # "{{ params.duration }}" stays an int
     tags=["dmjy", "example"],
     params={
-        "catalog": Param(
-            CATALOG, type="string", description="CSV or JSON catalog (any ObjectStoragePath URL)"
-        ),
+        "catalog": Param(CATALOG, type="string", description="CSV or JSON catalog (a storage URL)"),
         "archive_root": Param(ARCHIVE_ROOT, type="string", description="Where videos and reports go"),
-        "duration": Param(10, type="integer", minimum=1, maximum=60, description="Video length in seconds"),
-        "aspect_ratio": Param("9:16", enum=["9:16", "16:9"], description="9:16 for feeds, 16:9 for pages"),
+        "duration": Param(10, type="integer", minimum=1, maximum=60, description="Seconds per video"),
+        "aspect_ratio": Param("9:16", enum=["9:16", "16:9"], description="9:16 feeds, 16:9 pages"),
         "dmjy_conn_id": Param("dmjy_default", type="string", description="The dmjy connection"),
-        "template_user_id": Param(
-            None,
-            type=["null", "string"],
-            description="Owner of the product templates (default: the key's user)",
-        ),
+        "template_user_id": Param(None, type=["null", "string"], description="Default: the key's"),
         "max_videos": Param(20, type="integer", minimum=1, description="Cap on videos per run"),
-        "credits_per_second": Param(10, type="number", description="Vendor price, for the balance check"),
-        "max_failed_share": Param(
-            0.25, type="number", minimum=0, maximum=1, description="Fail the run above"
-        ),
+        "credits_per_second": Param(10, type="number", description="Vendor price, for estimates"),
+        "max_failed_share": Param(0.25, type="number", minimum=0, maximum=1, description="Fail above"),
+        "review": Param("human", enum=["human", "auto"], description="auto: approve without asking"),
+        "approval_above_credits": Param(1000, type=["null", "number"], description="Ask above"),
+        "daily_budget_credits": Param(None, type=["null", "number"], description="null: no budget"),
+        "reuse": Param("completed", enum=["completed", "never"], description="Reuse today's videos"),
+        "skus": Param([], type="array", items={"type": "string"}, description="Empty: every product"),
+        "variation": Param(0, type="integer", minimum=0, description="The script's angle"),
     },
     doc_md=__doc__,
 ) as dag:
 
     @task
-    def ingest_products(params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Read the catalog; keep the valid rows (up to ``max_videos``), report the rest."""
-        source = ObjectStoragePath(params["catalog"])
-        text = source.read_text(encoding="utf-8")
-        rows = json.loads(text) if source.suffix == ".json" else list(csv.DictReader(io.StringIO(text)))
-        products, rejected = [], []
-        for number, row in enumerate(rows, start=1):
-            product, problem = _clean_product(row)
-            if problem:
-                rejected.append({"row": number, "sku": row.get("sku"), "problem": problem})
-                print(f"Skipping catalog row {number} ({row.get('sku') or 'no sku'}): {problem}")
-            else:
-                products.append(product)
-        if len(products) > params["max_videos"]:
-            print(f"Capping the run at {params['max_videos']} of {len(products)} products")
-            products = products[: params["max_videos"]]
-        get_current_context()["ti"].xcom_push(key="rejected", value=rejected)
-        print(f"{len(products)} products to film, {len(rejected)} rows skipped")
+    def ingest_products(params: dict[str, Any], ti: Any = None) -> list[dict[str, Any]]:
+        """The catalog's valid rows (of ``skus``, up to ``max_videos``) with their scripts."""
+        catalog = ObjectStoragePath(params["catalog"])
+        products, rejected = read_catalog(catalog, skus=params["skus"], limit=params["max_videos"])
+        for row in rejected:
+            print(f"Skipping catalog row {row['row']} ({row['sku'] or 'no sku'}): {row['problem']}")
+        ti.xcom_push(key="rejected", value=rejected)
+        n = params["variation"]
+        take = f"(第{n + 1}版)" if n >= len(ANGLES) else ""
+        for p in products:
+            angle = ANGLES[n % len(ANGLES)].format(p["highlights"] or p["name"])
+            p["description"] = SCRIPT.format(duration=params["duration"], angle=angle, take=take, **p)
         return products
 
-    @task
-    def template_requests(products: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": f"{product['sku']} {product['name']}",
-                "product_name": product["name"],
-                "price": product["price"],
-                "image_url": product["image_urls"][0],
-                "description": product["highlights"] or None,
-            }
-            for product in products
-        ]
+    @task(multiple_outputs=True)
+    def plan_run(params: dict[str, Any], dag_run: Any = None) -> dict[str, str]:
+        """The run's folder and the start of its day, from its ``run_after`` and id (no logical date)."""
+        day = pendulum.instance(dag_run.run_after).in_timezone(TIMEZONE)
+        folder = (
+            f"{params['archive_root'].rstrip('/')}/{day.to_date_string()}/{safe_folder_name(dag_run.run_id)}/"
+        )
+        return {"folder": folder, "since": day.start_of("day").to_iso8601_string()}
 
-    @task
-    def video_requests(products: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-        requests = []
-        for product in products:
-            images = product["image_urls"]
-            requests.append(
-                {
-                    "description": DESCRIPTION_TEMPLATE.format(duration=params["duration"], **product),
-                    "title": f"{product['name']} {product['name_en']}".strip(),
-                    "image_url": images[0] if len(images) == 1 else None,
-                    "image_urls": images if len(images) > 1 else None,
-                }
-            )
-        return requests
-
-    products = ingest_products()
-
+    products, plan = ingest_products(), plan_run()
+    folder = plan["folder"]
     balance = DmjyCheckBalanceOperator(
         task_id="check_balance",
         dmjy_conn_id="{{ params.dmjy_conn_id }}",
         video_count="{{ ti.xcom_pull(task_ids='ingest_products') | length }}",
         video_duration="{{ params.duration }}",
         credits_per_second="{{ params.credits_per_second }}",
+        daily_budget_credits="{{ params.daily_budget_credits }}",
     )
-
+    approval = DmjySpendApprovalOperator(
+        task_id="approve_spend",
+        review="{{ params.review }}",
+        estimate_credits="{{ ti.xcom_pull('check_balance', key='dmjy_budget')['required_credits'] }}",
+        approval_above_credits="{{ params.approval_above_credits }}",
+        products=products,
+    )
     templates = DmjyCreateTemplateOperator.partial(
         task_id="upsert_templates",
         dmjy_conn_id="{{ params.dmjy_conn_id }}",
-        # The account the balance check read owns the templates unless the run says otherwise.
-        user_id="{{ params.template_user_id or ti.xcom_pull(task_ids='check_balance')['userId'] }}",
+        user_id="{{ params.template_user_id or ti.xcom_pull('check_balance')['userId'] }}",
         if_exists="reuse",
-    ).expand_kwargs(template_requests(products))
-
+        map_index_template="{{ task.name }}",
+    ).expand_kwargs(products.map(template_arguments))
     videos = DmjyCreateVideoOperator.partial(
         task_id="create_video",
         dmjy_conn_id="{{ params.dmjy_conn_id }}",
         duration="{{ params.duration }}",
         aspect_ratio="{{ params.aspect_ratio }}",
+        reuse="{{ params.reuse }}",
+        reuse_within=plan["since"],  # the same day: a manual and a scheduled run pay once
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         pool=CREATE_POOL,
-    ).expand_kwargs(video_requests(products))
+        map_index_template="{{ task.title }}",  # "SKU name" in the UI, not 0-7
+        **RETRY,
+    ).expand_kwargs(products.map(video_arguments))
 
     @task(trigger_rule="all_done")
-    def finished_videos() -> list[str]:
-        """Ids of the videos that completed (a failed one does not stop the others)."""
-        return [video["id"] for video in _video_records() if video.get("status") == "completed"]
+    def finished_videos(products: list[dict[str, Any]], ti: Any = None) -> list[str]:
+        """Ids of the completed videos (created or reused); their "SKU name" labels the archive tasks."""
+        created = ti.xcom_pull(task_ids="create_video", key="dmjy_video")
+        done = [e for e in review.product_entries(products, created) if e["status"] == "completed"]
+        ti.xcom_push(key="labels", value=[f"{e['sku']} {e['name']}" for e in done])
+        return [e["video_id"] for e in done]
 
-    finished = finished_videos()
+    finished = finished_videos(products)
     archived = DmjyDownloadVideoOperator.partial(
         task_id="archive_video",
         dmjy_conn_id="{{ params.dmjy_conn_id }}",
-        destination="{{ params.archive_root }}/{{ ds }}/",
+        destination=folder,
         include_thumbnail=True,
+        map_index_template="{{ ti.xcom_pull('finished_videos', key='labels')[ti.map_index] }}",
+        **RETRY,
     ).expand(video_id=finished)
+    review_videos = DmjyReviewVideosOperator(
+        task_id="review_videos",
+        review="{{ params.review }}",
+        products=products,
+        videos="{{ ti.xcom_pull(task_ids='create_video', key='dmjy_video') }}",
+        trigger_rule="all_done",  # products without a video are shown too, and can be rendered again
+    )
+
+    @task
+    def publish_videos(
+        products: list[dict[str, Any]], folder: str, params: dict[str, Any], ti: Any = None
+    ) -> list[str]:
+        """Copy the approved videos to ``<archive_root>/published/``, a record each (docs/review.md)."""
+        root = ObjectStoragePath(f"{params['archive_root'].rstrip('/')}/published/")
+        records = review.publish_run(ti, products, ObjectStoragePath(folder), root)
+        print(f"Published {len(records)} videos in {root}: {', '.join(r['sku'] for r in records) or 'none'}")
+        return [record["video_id"] for record in records]
+
+    @task.short_circuit
+    def chosen_again(params: dict[str, Any], ti: Any = None) -> dict[str, Any] | None:
+        """The next run's conf when the reviewer chose products to render again; else skip."""
+        decision = review.ReviewDecision.from_answer(ti.xcom_pull(task_ids="review_videos"))
+        return decision.render_again_conf(params) if decision else None
 
     @task(trigger_rule="all_done")
-    def write_report(products: list[dict[str, Any]], params: dict[str, Any], ds: str) -> dict[str, Any]:
-        """manifest.json, manifest.csv and index.html next to the archived videos; fail above the share."""
-        context = get_current_context()
-        ti = context["ti"]
-        videos_by_index = {video["map_index"]: video for video in _video_records()}
-        downloads = {
-            item["video_id"]: item for item in (ti.xcom_pull(task_ids="archive_video") or []) if item
-        }
-        folder = ObjectStoragePath(f"{params['archive_root']}/{ds}/")
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for index, product in enumerate(products):
-            video = videos_by_index.get(index, {})
-            download = downloads.get(video.get("id"), {})
-            created = bool(video.get("id"))
-            rows.append(
-                {
-                    "sku": product["sku"],
-                    "product": product["name"],
-                    "video_id": video.get("id"),
-                    "status": video.get("status") or "not created",
-                    "video_path": download.get("path"),
-                    "thumbnail_path": download.get("thumbnail_path"),
-                    "duration": params["duration"] if created else 0,
-                    "credits": params["duration"] * params["credits_per_second"] if created else 0,
-                    "error": video.get("errorMessage"),
-                }
-            )
-        rejected = ti.xcom_pull(task_ids="ingest_products", key="rejected") or []
-        manifest = {"run_date": ds, "videos": rows, "skipped_rows": rejected}
-        (folder / "manifest.json").write_text(
-            json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
+    def write_report(
+        products: Any, folder: str, params: dict[str, Any], ti: Any = None, dag_run: Any = None
+    ) -> str:
+        """manifest.json, manifest.csv and index.html in the run's folder; fails a failed run."""
+        path = ObjectStoragePath(folder)
+        cps, share = params["credits_per_second"], params["max_failed_share"]
+        report = review.run_report(
+            ti, dag_run, products, path, credits_per_second=cps, max_failed_share=share
         )
-        (folder / "manifest.csv").write_text(_csv(rows), encoding="utf-8")
-        (folder / "index.html").write_text(_gallery(ds, rows, rejected), encoding="utf-8")
-        failed = sum(1 for row in rows if row["status"] != "completed")
-        print(f"Report: {len(rows) - failed} of {len(rows)} videos completed; see {folder / 'index.html'}")
-        if rows and failed / len(rows) > params["max_failed_share"]:
-            raise RuntimeError(
-                f"{failed} of {len(rows)} videos failed (more than {params['max_failed_share']:.0%}); "
-                f"details in {folder / 'manifest.json'}"
-            )
-        return {"folder": str(folder), "completed": len(rows) - failed, "failed": failed}
+        write_run_report(path, report)
+        print(f"{report.summary_line()}\nReport: {folder}index.html")
+        if report.state == "failed":
+            raise RuntimeError(f"{report.summary_line()}; details in {folder}manifest.json")
+        return report.summary_line()
 
-    report = write_report(products)
-    products >> balance >> templates >> videos >> finished >> archived >> report
-
-
-def _clean_product(row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """A catalog row as a product dict, or the reason it cannot be used."""
-    missing = [field for field in REQUIRED_FIELDS if not str(row.get(field) or "").strip()]
-    if missing:
-        return {}, f"missing {', '.join(missing)}"
-    images = row["image_urls"]
-    if isinstance(images, str):
-        images = [url.strip() for url in images.split("|") if url.strip()]
-    if not 1 <= len(images) <= MAX_IMAGES:
-        return {}, f"needs 1 to {MAX_IMAGES} image URLs, has {len(images)}"
-    bad = [url for url in images if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc]
-    if bad:
-        return {}, f"image URL is not http(s): {bad[0]}"
-    try:
-        price = f"{float(row['price']):.2f}"
-    except ValueError:
-        return {}, f"price is not a number: {row['price']!r}"
-    return {
-        "sku": str(row["sku"]).strip(),
-        "name": str(row["name"]).strip(),
-        "name_en": str(row.get("name_en") or "").strip(),
-        "price": price,
-        "highlights": str(row.get("highlights") or "").strip(),
-        "image_urls": images,
-    }, None
-
-
-def _video_records() -> list[dict[str, Any]]:
-    """What each mapped create_video pushed under ``dmjy_video`` (also for failed renders)."""
-    ti = get_current_context()["ti"]
-    records = ti.xcom_pull(task_ids="create_video", key="dmjy_video") or []
-    if isinstance(records, dict):
-        records = [records]
-    return [record for record in records if record]
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["sku"])
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def _gallery(ds: str, rows: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> str:
-    """A static page: each product's thumbnail and an inline player, or why there is no video."""
-    cards = []
-    for row in rows:
-        name = html.escape(f"{row['sku']} {row['product']}")
-        if row["video_path"]:
-            video = html.escape(Path(urlsplit(row["video_path"]).path).name)
-            poster = html.escape(Path(urlsplit(row["thumbnail_path"] or "").path).name)
-            media = f'<video controls preload="none" poster="{poster}" src="{video}"></video>'
-        else:
-            reason = html.escape(row["error"] or "no video")
-            media = f'<p class="error">{html.escape(row["status"])}: {reason}</p>'
-        caption = f"{name}<br><code>{row['video_id'] or '-'}</code>"
-        cards.append(f"<figure>{media}<figcaption>{caption}</figcaption></figure>")
-    skipped = "".join(
-        f"<li>row {item['row']} ({html.escape(str(item['sku']))}): {html.escape(item['problem'])}</li>"
-        for item in rejected
+    again, published = chosen_again(), publish_videos(products, folder)
+    render_again = TriggerDagRunOperator(
+        task_id="render_again", trigger_dag_id=dag.dag_id, conf=again, logical_date=None
     )
-    return f"""<!doctype html>
-<html lang="zh"><head><meta charset="utf-8"><title>DMJY product videos {ds}</title>
-<style>body{{font-family:sans-serif;margin:2em}}main{{display:flex;flex-wrap:wrap;gap:1em}}
-figure{{width:200px;margin:0}}video{{width:200px;background:#000}}.error{{color:#b00}}</style></head>
-<body><h1>Product videos, {ds}</h1><main>{"".join(cards)}</main>
-<h2>Skipped catalog rows</h2><ul>{skipped or "<li>none</li>"}</ul></body></html>
-"""
+    [products, plan] >> balance >> approval >> templates >> videos >> finished
+    archived >> review_videos >> [published, again]
+    published >> write_report(products, folder)

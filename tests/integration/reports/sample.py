@@ -35,7 +35,9 @@ CATALOG = [
 ]
 SKIPPED = [
     SkippedRow(row=7, sku="PEN-007", problem="missing name"),
-    SkippedRow(row=8, sku="SOAP-008", problem="image URL is not http(s): ftp://images.example.com/products/soap.jpg"),
+    SkippedRow(
+        row=8, sku="SOAP-008", problem="image URL is not http(s): ftp://images.example.com/products/soap.jpg"
+    ),
 ]
 #: One product's files carry a space, Chinese characters and a ``#``: its links must be encoded.
 ODD_NAMES = {"MAT-006": "MAT-006 瑜伽垫 #2"}
