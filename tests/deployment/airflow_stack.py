@@ -344,14 +344,20 @@ class AirflowStack:
         wait_for(f"the dag-processor to parse {dag_id}", parsed, timeout)
 
     def trigger_run(
-        self, dag_id: str, run_id: str, logical_date: str, conf: dict[str, Any] | None = None
-    ) -> None:
-        """Unpause ``dag_id`` and trigger one run of it."""
+        self, dag_id: str, run_id: str | None, logical_date: str | None, conf: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Unpause ``dag_id`` and trigger one run of it; the new run (REST API).
+
+        ``logical_date=None`` triggers as the UI and ``airflow dags trigger`` do in Airflow 3: a run
+        without a logical date (the API requires the key, ``null`` allowed), ``run_after`` now;
+        ``run_id=None`` lets Airflow name the run (``manual__`` and the ``run_after`` timestamp).
+        """
         response = self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
         assert response.status_code == 200, response.text
         body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf or {}}
         response = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
         assert response.status_code in (200, 201), response.text
+        return dict(response.json())
 
     def wait_run_finished(self, dag_id: str, run_id: str, timeout: float) -> str:
         """The run's final state (``success`` or ``failed``); fails the test with diagnostics on timeout."""

@@ -43,6 +43,13 @@ def airflow_stack(tmp_path: Path) -> Iterator[AirflowStack]:
         yield stack
 
 
+@pytest.fixture(scope="module")
+def module_airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    """The example DAGs on SQLite, one stack for all the tests of a module (each start costs ~30 s)."""
+    with _stopped_afterwards(AirflowStack(tmp_path_factory.mktemp("stack"))) as stack:
+        yield stack
+
+
 @pytest.fixture
 def fault_stack(tmp_path: Path) -> Iterator[AirflowStack]:
     """The fault DAGs on SQLite."""
