@@ -10,7 +10,7 @@ from airflow_provider_dmjy.client import validation as v
 from airflow_provider_dmjy.client.models import CreateTemplateRequest, CreateVideoRequest, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyValidationError
 
-__all__ = ["MAX_PAGES", "PAGE_SIZE", "USER_AGENT", "Call", "PageWalker"]
+__all__ = ["MARKER_SEARCH_MAX_PAGES", "MAX_PAGES", "PAGE_SIZE", "USER_AGENT", "Call", "PageWalker"]
 
 #: The ``User-Agent`` of every API call.
 USER_AGENT = "airflow-provider-dmjy"
@@ -18,6 +18,9 @@ USER_AGENT = "airflow-provider-dmjy"
 PAGE_SIZE = v.MAX_PAGE_SIZE
 #: Pages one ``iter_*`` walk reads at most unless the caller passes ``max_pages`` (100,000 items).
 MAX_PAGES = 1000
+#: The most list pages a search for a task instance's marker reads by default (1,000 videos):
+#: the hook's ``find_video_by_marker`` and the create operator's ``reconcile_max_pages``.
+MARKER_SEARCH_MAX_PAGES = 10
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,23 +8,26 @@ keeps every field the answer had, so ``Video.from_api(d).to_dict() == d`` for wh
 
 Requests (:class:`CreateVideoRequest`, :class:`CreateTemplateRequest`) validate their arguments
 when they are made, with the rules of :mod:`airflow_provider_dmjy.client.validation`, and know
-their wire form (``to_wire()``): a request that exists can be sent as it is.
+their wire form (``to_wire()``): a request that exists can be sent as it is. They live in
+:mod:`airflow_provider_dmjy.client.create_requests` and are imported from here, their public home.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import enum
-import functools
-import hashlib
-import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
 
-from airflow_provider_dmjy.client import validation as v
+from airflow_provider_dmjy.client.create_requests import (
+    FINGERPRINT_PREFIX,
+    FINGERPRINT_VERSION,
+    CreateTemplateRequest,
+    CreateVideoRequest,
+    _marker_tag,
+)
 from airflow_provider_dmjy.exceptions import DmjyInvalidResponseError, DmjyValidationError
 
 __all__ = [
@@ -264,146 +267,3 @@ class Page(Generic[_V]):
     def to_dict(self) -> dict[str, Any]:
         """The page with the vendor's field names (each item through its own ``to_dict()``)."""
         return {**self.raw, self.key: [item.to_dict() for item in self.items]}
-
-
-# -- requests ---------------------------------------------------------------------------------------
-
-
-#: What starts a fingerprint's tag in a title: ``[fp-<16 hex>]``.
-FINGERPRINT_PREFIX = "fp-"
-#: Bumped whenever what :meth:`CreateVideoRequest.fingerprint` hashes changes, so that an old
-#: fingerprint never matches a new request by accident.
-FINGERPRINT_VERSION = 1
-
-
-def _marker_tag(marker: str) -> str:
-    return f"[{marker}]"
-
-
-def _arg(wire: str, check: Callable[[Any], Any]) -> Any:
-    """An argument sent as the vendor's field ``wire`` after ``check`` (its rule in ``validation``)."""
-    return dataclasses.field(metadata={"wire": wire, "check": check})
-
-
-def _opt(wire: str, check: Callable[[Any], Any]) -> Any:
-    """An optional argument (None: not sent)."""
-    return dataclasses.field(default=None, metadata={"wire": wire, "check": check})
-
-
-def _text(field: str, argument: str, max_length: int, *, required: bool = False) -> Callable[[Any], Any]:
-    return functools.partial(v.check_text, field, argument, required=required, max_length=max_length)
-
-
-def _url(field: str, argument: str) -> Callable[[Any], str]:
-    return functools.partial(v.check_http_url, field, argument)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _Request:
-    """Runs each argument's check once, when the request is made; gives the JSON body."""
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is not None or field.default is dataclasses.MISSING:
-                # Frozen: the checked (normalised) value replaces the given one, once.
-                object.__setattr__(self, field.name, field.metadata["check"](value))
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON body, with the vendor's field names; arguments left at None are not sent."""
-        body = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is not None:
-                body[field.metadata["wire"]] = list(value) if isinstance(value, tuple) else value
-        return body
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CreateVideoRequest(_Request):
-    """A valid ``POST /videos`` (a charged create): checked when made, so it is sent as it is.
-
-    Exactly one of ``image_url`` and ``image_urls`` (at most 9, merged into one grid image);
-    ``duration`` 1-60 seconds (ASCII digits are accepted: a rendered template gives text);
-    ``aspect_ratio`` ``9:16`` or ``16:9``; the limits are in :mod:`~airflow_provider_dmjy.client.validation`.
-    Raises :class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` naming the argument.
-    """
-
-    description: str = _arg(
-        "description", _text("description", "description", v.MAX_DESCRIPTION_LENGTH, required=True)
-    )
-    image_url: str | None = _opt("imageUrl", _url("imageUrl", "image_url"))
-    image_urls: Sequence[str] | None = _opt("imageUrls", v.check_image_urls)
-    duration: int | None = _opt("duration", v.check_duration)
-    aspect_ratio: str | None = _opt("aspectRatio", v.check_aspect_ratio)
-    title: str | None = _opt("title", _text("title", "title", v.MAX_NAME_LENGTH))
-    callback_url: str | None = _opt("callbackUrl", _url("callbackUrl", "callback_url"))
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.image_url is not None and self.image_urls is not None:
-            raise DmjyValidationError(
-                "imageUrls", self.image_urls, "give image_url or image_urls, not both", "image_urls"
-            )
-        if self.image_url is None and self.image_urls is None:
-            raise DmjyValidationError(
-                "imageUrl", None, "give image_url or image_urls (a product image is required)", "image_url"
-            )
-
-    def fingerprint(self) -> str:
-        """16 hex characters naming what is rendered: a SHA-256 over a canonical JSON of the
-        description, the image URL(s) (order kept; ``image_url`` and ``image_urls`` apart), the
-        duration and aspect ratio as sent (None, the vendor's default, apart from its value: the
-        vendor's default may change) and the caller's title (without any marker). The callback URL
-        is left out: it does not change the video. Two requests with the same fingerprint ask for
-        the same video."""
-        rendered = {
-            "v": FINGERPRINT_VERSION,
-            "description": self.description,
-            "imageUrl": self.image_url,
-            "imageUrls": None if self.image_urls is None else list(self.image_urls),
-            "duration": self.duration,
-            "aspectRatio": self.aspect_ratio,
-            "title": self.title,
-        }
-        canonical = json.dumps(rendered, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-    def with_marker(self, marker: str, *, fingerprint: bool = False) -> CreateVideoRequest:
-        """This request with ``[marker]`` appended to its title (to the description's start when
-        it has none), so that :meth:`Video.has_marker` recognises the video it makes; with
-        ``fingerprint``, also ``[fp-<fingerprint()>]`` (:meth:`Video.has_fingerprint`).
-
-        The tags are never cut: when they would push the title over its limit, the caller's part
-        is shortened (ending in "…") to make room; the fingerprint is of the whole title. Only the
-        new title is checked; the rest was checked already."""
-        tags = [_marker_tag(marker)]
-        if fingerprint:
-            tags.append(_marker_tag(f"{FINGERPRINT_PREFIX}{self.fingerprint()}"))
-        suffix = " " + " ".join(tags)
-        text = self.title or " ".join(self.description.split())[:40]
-        room = v.MAX_NAME_LENGTH - len(suffix)
-        if len(text) > room:
-            text = text[: max(room - 1, 0)].rstrip() + "…"
-        marked = copy.copy(self)  # a copy: keeps the checked values without running the checks again
-        title = _text("title", "title", v.MAX_NAME_LENGTH, required=True)(text + suffix)
-        object.__setattr__(marked, "title", title)
-        return marked
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CreateTemplateRequest(_Request):
-    """A valid ``POST /templates`` for user ``user_id``: checked when made, sent as it is.
-
-    A number ``price`` is sent as the vendor's string with two decimals (``12.5`` as ``"12.50"``).
-    Raises :class:`~airflow_provider_dmjy.exceptions.DmjyValidationError` naming the argument.
-    """
-
-    user_id: str = _arg("userId", v.check_user_id)
-    name: str = _arg("name", _text("name", "name", v.MAX_NAME_LENGTH, required=True))
-    image_url: str | None = _opt("imageUrl", _url("imageUrl", "image_url"))
-    description: str | None = _opt(
-        "description", _text("description", "description", v.MAX_DESCRIPTION_LENGTH)
-    )
-    product_name: str | None = _opt("productName", _text("productName", "product_name", v.MAX_NAME_LENGTH))
-    price: str | float | None = _opt("price", v.check_price)

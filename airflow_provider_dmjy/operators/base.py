@@ -10,15 +10,17 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_dmjy.client.models import Video, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyError, DmjyVideoFailedError
 from airflow_provider_dmjy.hooks.connection import DEFAULT_CONN_ID
-from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.hooks.failures import airflow_failures
+
+if TYPE_CHECKING:
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 
 __all__ = ["DEFER_TIMEOUT_GRACE", "DmjyBaseOperator", "final_video_result", "video_wait_result"]
 
@@ -41,6 +43,10 @@ class DmjyBaseOperator(BaseOperator):
     @cached_property
     def hook(self) -> DmjyHook:
         """The hook for ``dmjy_conn_id`` (built on first use, at run time, never at parse time)."""
+        # Imported here, not with this module: the hook loads the sync client and ``requests``,
+        # which a DAG file parsed every few seconds never needs (only a running task does).
+        from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+
         return DmjyHook(dmjy_conn_id=self.dmjy_conn_id)
 
     def failures(self) -> contextlib.AbstractContextManager[None]:

@@ -8,10 +8,14 @@ rendering is deleted, and only when the operator's ``cancel_on_kill`` says so.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow_provider_dmjy.client.models import Video, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyError, DmjyNotFoundError
-from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.operators.reconcile import TaskLog
+
+if TYPE_CHECKING:
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 
 __all__ = ["cancel_if_rendering"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_dmjy.client.media import redact_url
+from airflow_provider_dmjy.client.media_limits import redact_url
 from airflow_provider_dmjy.exceptions import DmjyValidationError
 
 if TYPE_CHECKING:

@@ -24,13 +24,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_dmjy._compat import AirflowFailException
-from airflow_provider_dmjy.client.media import (
+from airflow_provider_dmjy.client.media_limits import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_BYTES,
     DEFAULT_MIN_DEADLINE,
     DEFAULT_MIN_RATE,
     DownloadLimits,
-    MediaClient,
     redact_url,
 )
 from airflow_provider_dmjy.client.models import VideoStatus
@@ -51,6 +50,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
     from openlineage.client.event_v2 import Dataset
     from openlineage.client.facet_v2 import RunFacet
+
+    from airflow_provider_dmjy.client.media import MediaClient
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -157,6 +158,9 @@ class DmjyDownloadVideoOperator(DmjyBaseOperator):
         assert video_url is not None  # _rendered_source returns exactly one of the two
 
         # Not the hook's client: a media URL needs no connection, and must never see its credentials.
+        # Imported here: the transfer loads ``requests``, which parsing a DAG file never needs.
+        from airflow_provider_dmjy.client.media import MediaClient
+
         with MediaClient() as media:
             size = self._download(media, video_url, target)
             if thumbnail_url is not None and thumbnail_target is not None:

@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_dmjy.client.backoff import Backoff
 from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
@@ -23,7 +23,9 @@ from airflow_provider_dmjy.exceptions import (
     DmjyNotFoundError,
     DmjyReconciliationError,
 )
-from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+
+if TYPE_CHECKING:
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 
 __all__ = ["PENDING_KEY", "RECONCILE_MARGIN", "STATE_KEY", "CreateOnce", "TaskLog", "task_marker"]
 

@@ -50,16 +50,30 @@ def test_airflow_discovers_the_provider_and_the_connection_type() -> None:
 
 def test_importing_operators_stays_cheap() -> None:
     # The dag-processor parses DAG files every few seconds: no HTTP server or async stack there,
-    # and no OpenLineage client (the lineage methods import it when the listener calls them).
+    # no OpenLineage client (the lineage methods import it when the listener calls them), and no
+    # HTTP client at all: the hook (the sync client, ``requests``) and the media download are
+    # imported when a task runs.
     code = (
         "import sys\n"
-        "import airflow_provider_dmjy.operators.video, airflow_provider_dmjy.sensors.video\n"
+        "import airflow_provider_dmjy.operators.video, airflow_provider_dmjy.operators.account\n"
+        "import airflow_provider_dmjy.operators.template, airflow_provider_dmjy.operators.delete\n"
+        "import airflow_provider_dmjy.operators.download, airflow_provider_dmjy.sensors.video\n"
         "heavy = ('aiohttp', 'fastapi', 'uvicorn', 'airflow_provider_dmjy.simulator', 'openlineage',\n"
-        "         'airflow.providers.openlineage.extractors', 'airflow_provider_dmjy.lineage')\n"
+        "         'airflow.providers.openlineage.extractors', 'airflow_provider_dmjy.lineage',\n"
+        "         'requests', 'urllib3', 'airflow_provider_dmjy.hooks.dmjy',\n"
+        "         'airflow_provider_dmjy.client.sync_client', 'airflow_provider_dmjy.client.media')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     assert _last_line(code) == "HEAVY="
+
+
+def test_the_create_operator_searches_as_deep_as_the_hook_by_default() -> None:
+    # The operator takes its default from ``client/calls.py`` so that parsing never loads the hook.
+    from airflow_provider_dmjy.hooks.dmjy import MARKER_SEARCH_MAX_PAGES
+    from airflow_provider_dmjy.operators.video import DmjyCreateVideoOperator
+
+    assert DmjyCreateVideoOperator.reconcile_max_pages == MARKER_SEARCH_MAX_PAGES
 
 
 def test_client_layer_has_no_airflow_import() -> None:
