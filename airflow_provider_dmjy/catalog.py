@@ -100,11 +100,16 @@ def template_arguments(product: Mapping[str, Any]) -> dict[str, Any]:
 
 def video_arguments(product: Mapping[str, Any]) -> dict[str, Any]:
     """``DmjyCreateVideoOperator`` arguments for a product: its ``description`` (the script, which
-    the caller writes into the product), its image or images, and the title "SKU name"."""
+    the caller writes into the product), its image or images, the title "SKU name", and its
+    ``duration`` and ``aspect_ratio`` when the caller wrote them into the product too. The same
+    list serves the creates (``expand_kwargs``) and the balance check's ``videos``, so both see the
+    same fingerprints."""
     images = list(product["image_urls"])
+    shape = {key: product[key] for key in ("duration", "aspect_ratio") if product.get(key) is not None}
     return {
         "description": product["description"],
         "title": f"{product['sku']} {product['name']}",
         "image_url": images[0] if len(images) == 1 else None,
         "image_urls": images if len(images) > 1 else None,
+        **shape,
     }

@@ -80,7 +80,7 @@ with DAG(
 
     @task
     def ingest_products(params: dict[str, Any], ti: Any = None) -> list[dict[str, Any]]:
-        """The catalog's valid rows (of ``skus``, up to ``max_videos``) with their scripts."""
+        """The catalog's valid rows (of ``skus``, up to ``max_videos``) with their scripts and shape."""
         catalog = ObjectStoragePath(params["catalog"])
         products, rejected = read_catalog(catalog, skus=params["skus"], limit=params["max_videos"])
         for row in rejected:
@@ -91,6 +91,7 @@ with DAG(
         for p in products:
             angle = ANGLES[n % len(ANGLES)].format(p["highlights"] or p["name"])
             p["description"] = SCRIPT.format(duration=params["duration"], angle=angle, take=take, **p)
+            p.update(duration=params["duration"], aspect_ratio=params["aspect_ratio"])
         return products
 
     @task(multiple_outputs=True)
@@ -107,8 +108,9 @@ with DAG(
     balance = DmjyCheckBalanceOperator(
         task_id="check_balance",
         dmjy_conn_id="{{ params.dmjy_conn_id }}",
-        video_count="{{ ti.xcom_pull(task_ids='ingest_products') | length }}",
-        video_duration="{{ params.duration }}",
+        videos=products.map(video_arguments),  # what create_video renders: only what it pays counts
+        reuse="{{ params.reuse }}",
+        reuse_within=plan["since"],
         credits_per_second="{{ params.credits_per_second }}",
         daily_budget_credits="{{ params.daily_budget_credits }}",
     )
@@ -129,8 +131,6 @@ with DAG(
     videos = DmjyCreateVideoOperator.partial(
         task_id="create_video",
         dmjy_conn_id="{{ params.dmjy_conn_id }}",
-        duration="{{ params.duration }}",
-        aspect_ratio="{{ params.aspect_ratio }}",
         reuse="{{ params.reuse }}",
         reuse_within=plan["since"],  # the same day: a manual and a scheduled run pay once
         deferrable=True,

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from airflow_provider_dmjy.client.calls import PAGE_SIZE, PageWalker
+from airflow_provider_dmjy.client.calls import MARKER_SEARCH_MAX_PAGES, PAGE_SIZE, PageWalker
 from airflow_provider_dmjy.client.config import ClientConfig
 from airflow_provider_dmjy.client.models import Video, VideoStatus, parse_vendor_time
 from airflow_provider_dmjy.client.responses import redact
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
     from airflow_provider_dmjy.hooks.async_hook import DmjyAsyncHook
 
 __all__ = ["MARKER_SEARCH_MAX_PAGES", "DmjyAsyncHook", "DmjyHook", "as_airflow_error"]
-
-#: The most list pages (100 videos each) :meth:`DmjyHook.find_video_by_marker` reads by default.
-MARKER_SEARCH_MAX_PAGES = 10
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -135,17 +132,21 @@ class DmjyHook(DmjyHookBase):
         take as "safe to create".
         """
 
-        def marked(video: Video, _created: float | None, _cutoff: float | None) -> bool:
-            # Whatever its date says: the marker names the task instance that paid for it.
-            return video.has_marker(marker) and video.status is not VideoStatus.FAILED
+        found: list[dict[str, Any]] = []
 
-        search = self._search_recent(marked, created_after, max_pages, widen_only=True)
-        if search.found is None and not search.concluded:
+        def marked(item: dict[str, Any], video: Video, _created: float | None, _cutoff: float | None) -> bool:
+            # Whatever its date says: the marker names the task instance that paid for it.
+            if video.has_marker(marker) and video.status is not VideoStatus.FAILED:
+                found.append(item)
+            return bool(found)
+
+        walk = self._walk_recent(marked, created_after, max_pages, widen_only=True)
+        if not found and not walk.concluded:
             raise DmjyReconciliationError(
-                f"Searched {search.pages_read} pages of videos for marker {marker} without reaching "
+                f"Searched {walk.pages_read} pages of videos for marker {marker} without reaching "
                 "the search's cut-off or the end of the list; whether such a video exists is unknown"
             )
-        return search.found
+        return found[0] if found else None
 
     def find_reusable_video(
         self,
@@ -155,47 +156,73 @@ class DmjyHook(DmjyHookBase):
     ) -> dict[str, Any] | None:
         """The newest ``completed`` video with a ``videoUrl`` whose title carries ``[fp-<fingerprint>]``
         (``CreateVideoRequest.fingerprint()``) and that was created at or after ``since``; None if
-        there is none.
+        there is none: :meth:`find_reusable_videos` for one fingerprint (its rules, its walk)."""
+        return self.find_reusable_videos([fingerprint], since, max_pages).get(fingerprint)
+
+    def find_reusable_videos(
+        self,
+        fingerprints: Iterable[str],
+        since: float | datetime | None,
+        max_pages: int = MARKER_SEARCH_MAX_PAGES,
+    ) -> dict[str, dict[str, Any]]:
+        """``{fingerprint: video}`` for each of ``fingerprints`` that has a reusable video: the newest
+        ``completed`` one with a ``videoUrl`` whose title carries ``[fp-<fingerprint>]``
+        (``CreateVideoRequest.fingerprint()``), created at or after ``since``. Fingerprints without
+        one are absent.
 
         ``since`` is an aware datetime or epoch seconds on this machine's clock (None: any age).
         Unlike the marker search, the date decides: a video dated before the cut-off, or with no
         readable ``createdAt``, is never returned. The cut-off is compared on the server's clock
         (moved by the offset the ``Date`` headers show, either way), so a skewed vendor clock neither
-        brings back an older video nor hides a new one. The walk is the marker search's: newest
-        first, at most ``max_pages`` pages of 100, ending after a whole page older than the cut-off.
-        A search that cannot conclude answers None (reuse is a saving, creating is always safe);
-        every list request counts toward the connection's requests and is logged with the outcome.
+        brings back an older video nor hides a new one. ONE walk serves every fingerprint: the
+        marker search's, newest first, at most ``max_pages`` pages of 100, ending when each
+        fingerprint has its video or after a whole page older than the cut-off. A search that
+        cannot conclude (the page cap reached, or a page that brought no new video, while the
+        server still announced more) answers ``{}``: reuse is a saving, creating is always safe, and
+        an estimate built on the answer then counts every video as paid. Every list request counts
+        toward the connection's requests and is logged with the outcome.
         """
+        wanted = set(fingerprints)
+        if not wanted:
+            return {}
         cutoff = since.timestamp() if isinstance(since, datetime) else since
+        found: dict[str, dict[str, Any]] = {}
 
-        def reusable(video: Video, created: float | None, server_cutoff: float | None) -> bool:
-            if not video.has_fingerprint(fingerprint) or video.status is not VideoStatus.COMPLETED:
+        def reusable(
+            item: dict[str, Any], video: Video, created: float | None, server_cutoff: float | None
+        ) -> bool:
+            if video.status is not VideoStatus.COMPLETED or not video.video_url:
                 return False
-            if not video.video_url:
+            if server_cutoff is not None and (created is None or created < server_cutoff):
                 return False
-            return server_cutoff is None or (created is not None and created >= server_cutoff)
+            # Newest first: the first video of a fingerprint is the one to reuse.
+            found.update({fp: item for fp in wanted - found.keys() if video.has_fingerprint(fp)})
+            return len(found) == len(wanted)
 
-        search = self._search_recent(reusable, cutoff, max_pages, widen_only=False)
+        walk = self._walk_recent(reusable, cutoff, max_pages, widen_only=False)
+        answer = found if walk.concluded else {}
         self.log.info(
-            "Reuse search for fingerprint %s: %s after %d list request(s)%s",
-            fingerprint,
-            f"video {search.found.get('id')}" if search.found is not None else "no completed video",
-            search.pages_read,
-            "" if search.concluded else " (stopped at the page cap before the cut-off)",
+            "Reuse search for %d fingerprint(s): %d reusable (%s) after %d list request(s)%s",
+            len(wanted),
+            len(answer),
+            ", ".join(f"{fp}: video {video.get('id')}" for fp, video in answer.items()) or "none",
+            walk.pages_read,
+            "" if walk.concluded else " (stopped at the page cap before the cut-off: nothing is reused)",
         )
-        return search.found
+        return answer
 
-    def _search_recent(
+    def _walk_recent(
         self,
-        match: Callable[[Video, float | None, float | None], bool],
+        visit: Callable[[dict[str, Any], Video, float | None, float | None], bool],
         created_after: float | None,
         max_pages: int,
         *,
         widen_only: bool,
-    ) -> _Search:
-        """The first video (newest first) that ``match(video, createdAt, cut-off)`` accepts, both
-        times in epoch seconds on the server's clock; the walk both searches share (see
-        :meth:`find_video_by_marker`). ``widen_only`` moves the cut-off only back with the clock."""
+    ) -> _Walk:
+        """Show each video (newest first) to ``visit(item, video, createdAt, cut-off)``, both times in
+        epoch seconds on the server's clock, until it answers True (done); the walk both searches
+        share (see :meth:`find_video_by_marker`). ``widen_only`` moves the cut-off only back with
+        the clock."""
         walker = PageWalker("tasks", max_pages)
         data: dict[str, Any] = {}
         while (page := walker.next_page) is not None:
@@ -211,14 +238,14 @@ class DmjyHook(DmjyHookBase):
             all_older = bool(videos) and cutoff is not None
             for video in videos:
                 created = parse_vendor_time(video.get("createdAt"))
-                if match(Video.from_api(video), created, cutoff):
-                    return _Search(video, True, walker.pages_read)
+                if visit(video, Video.from_api(video), created, cutoff):
+                    return _Walk(True, walker.pages_read)
                 if cutoff is None or created is None or created >= cutoff:
                     all_older = False
             if all_older:
-                return _Search(None, True, walker.pages_read)
+                return _Walk(True, walker.pages_read)
         concluded = not (walker.capped or _announces_more_pages(data, walker.pages_read))
-        return _Search(None, concluded, walker.pages_read)
+        return _Walk(concluded, walker.pages_read)
 
     def template_user_id(self, user_id: str | None = None) -> str:
         """The owner of a new template: ``user_id``; else the connection's ``user_id`` extra; else
@@ -274,10 +301,9 @@ def _connected_message(config: ClientConfig, account: dict[str, Any]) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Search:
-    """What a bounded walk over the recent videos found, and whether it could conclude."""
+class _Walk:
+    """How a bounded walk over the recent videos ended: whether it could conclude, and its cost."""
 
-    found: dict[str, Any] | None
     concluded: bool
     pages_read: int
 

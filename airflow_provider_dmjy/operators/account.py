@@ -4,13 +4,22 @@ renders starts."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dmjy._compat import AirflowFailException
-from airflow_provider_dmjy.exceptions import DmjyValidationError
+from airflow_provider_dmjy.client.calls import MARKER_SEARCH_MAX_PAGES
+from airflow_provider_dmjy.exceptions import DmjyError, DmjyValidationError
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator
+from airflow_provider_dmjy.operators.reuse import (
+    REUSE_NEVER,
+    check_reuse,
+    planned_request,
+    planned_reuse,
+    reuse_since,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -23,7 +32,8 @@ DEFAULT_CREDITS_PER_SECOND = 10
 Number = int | float
 _CREDIT_ARGUMENTS = ("min_balance", "required_credits", "credits_per_second", "daily_budget_credits")
 #: XCom key of the budget check's numbers (``required_credits``, ``daily_budget_credits``,
-#: ``usage_today``, ``balance``), pushed before the checks, so a report has them after a stop too.
+#: ``usage_today``, ``balance``, ``videos``, ``reusable``), pushed before the checks, so a report
+#: has them after a stop too.
 XCOM_BUDGET_KEY = "dmjy_budget"
 _WHOLE_ARGUMENTS = ("video_count", "video_duration")
 
@@ -32,7 +42,11 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
     """Fail fast when the account cannot pay for the planned videos; warn when its balance is low.
 
     The required amount is the larger of ``required_credits`` and
-    ``video_count * video_duration * credits_per_second``. The vendor does not publish its price:
+    ``video_count * video_duration * credits_per_second``, where with ``videos`` only the videos
+    that will be paid for count: those a create with ``reuse="completed"`` would reuse are found
+    by one bounded search (:func:`~airflow_provider_dmjy.operators.reuse.planned_reuse`) and left
+    out. The estimate is a plan, not a lock: a reusable video may be deleted or a new one
+    completed before the creates run. The vendor does not publish its price:
     ``credits_per_second=10`` is the simulator's rate, an assumption to adjust to your contract.
     Numeric arguments may arrive as rendered strings (``"8"``); they are coerced, and a value that
     is not a non-negative number fails with an error naming the argument.
@@ -42,14 +56,27 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
     :param video_count: how many videos the coming work creates (an upstream count or XCom).
     :param video_duration: seconds per video (default 10, the vendor's default duration).
     :param credits_per_second: the assumed price of one second of video (default 10).
+    :param videos: the keyword arguments of the run's ``DmjyCreateVideoOperator`` tasks, one dict
+        per video (``description``, ``image_url``/``image_urls``, ``title``, ``duration``,
+        ``aspect_ratio``: what ``expand_kwargs`` and ``partial`` give them together); checked as the
+        create checks them. ``video_count`` then defaults to their number (a different one fails),
+        and a video's ``duration``, when set, replaces ``video_duration`` for it.
+    :param reuse: the creates' ``reuse`` (default ``"never"``, as theirs): with ``"completed"``
+        and ``videos``, the videos the creates would reuse are not counted.
+    :param reuse_within: the creates' ``reuse_within`` (the same forms, the same parser).
     :param daily_budget_credits: when set, the account's ``usage.today`` (credits spent today, by
         the vendor's day) plus the required amount must not exceed it, or the task fails before
         anything is spent; an account answer without a readable ``usage.today`` fails too (the
         budget cannot be checked).
     :param dmjy_conn_id: the ``dmjy`` connection to use.
     :return: the account dict (``balance``, ``plan``, ``usage``, ``isLowBalance``, ...); the numbers
-        of the check go to the XCom ``dmjy_budget``.
+        of the check go to the XCom ``dmjy_budget``: ``required_credits`` (what will be paid),
+        ``daily_budget_credits``, ``usage_today``, ``balance``, ``videos`` (the fingerprints of
+        ``videos``, in order; None without them) and ``reusable`` (``{fingerprint: video id}``).
     """
+
+    #: The most list pages (100 videos each) the one search for reusable videos reads.
+    reuse_search_max_pages: int = MARKER_SEARCH_MAX_PAGES
 
     template_fields: Sequence[str] = (
         "min_balance",
@@ -58,6 +85,9 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
         "video_duration",
         "credits_per_second",
         "daily_budget_credits",
+        "videos",
+        "reuse",
+        "reuse_within",
         "dmjy_conn_id",
     )
 
@@ -70,10 +100,18 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
         video_duration: int | str = 10,
         credits_per_second: Number | str = DEFAULT_CREDITS_PER_SECOND,
         daily_budget_credits: Number | str | None = None,
+        videos: Sequence[Mapping[str, Any]] | str | None = None,
+        reuse: str = REUSE_NEVER,
+        reuse_within: timedelta | float | str = timedelta(days=1),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.daily_budget_credits = daily_budget_credits
+        self.videos = videos
+        if "{{" not in str(reuse):  # a typo is refused at parse time; a template after rendering
+            with self.failures():
+                check_reuse(reuse)
+        self.reuse, self.reuse_within = reuse, reuse_within
         self.min_balance = min_balance
         self.required_credits = required_credits
         self.video_count = video_count
@@ -94,13 +132,27 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
             video_duration = _coerce("video_duration", self.video_duration, whole=True)
             credits_per_second = _coerce("credits_per_second", self.credits_per_second)
             budget = _coerce("daily_budget_credits", self.daily_budget_credits)
+            requests = None if self.videos is None else [planned_request(v) for v in _listed(self.videos)]
+            if requests is not None:
+                video_count = _check_count(video_count, len(requests))
+            since = reuse_since(self.reuse, self.reuse_within)  # None: reuse="never"
             account = self.hook.get_account()
         balance = _coerce_balance(account.get("balance"))
         usage_today = _usage_today(account.get("usage"))
+        fingerprints = None if requests is None else [request.fingerprint() for request in requests]
+        reusable = {} if not requests or since is None else self._reusable(requests, since)
 
         required: Number = 0
         reasons = []
-        if video_count is not None:
+        if requests is not None:
+            to_pay = [r for r in requests if r.fingerprint() not in reusable]
+            seconds = sum(video_duration if r.duration is None else r.duration for r in to_pay)
+            required = seconds * (credits_per_second or 0)
+            reasons.append(
+                f"{len(to_pay)} of {len(requests)} videos to pay ({len(requests) - len(to_pay)} "
+                f"reusable): {seconds} s x {credits_per_second} credits/s = {required}"
+            )
+        elif video_count is not None:
             per_videos = video_count * (video_duration or 0) * (credits_per_second or 0)
             required = per_videos
             reasons.append(
@@ -112,8 +164,10 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
         ti = context.get("ti")
         if ti is not None:
             numbers = {"required_credits": required, "daily_budget_credits": budget}
+            plan = {"videos": fingerprints, "reusable": {fp: item.get("id") for fp, item in reusable.items()}}
             ti.xcom_push(
-                key=XCOM_BUDGET_KEY, value={**numbers, "usage_today": usage_today, "balance": balance}
+                key=XCOM_BUDGET_KEY,
+                value={**numbers, "usage_today": usage_today, "balance": balance, **plan},
             )
 
         if account.get("isLowBalance"):
@@ -142,6 +196,32 @@ class DmjyCheckBalanceOperator(DmjyBaseOperator):
             f" ({'; '.join(reasons)})" if reasons else "",
         )
         return account
+
+    def _reusable(self, requests: list[Any], since: float) -> dict[str, dict[str, Any]]:
+        """The videos the creates would reuse; none (all paid) when the search fails."""
+        try:
+            return planned_reuse(self.hook, requests, since, max_pages=self.reuse_search_max_pages)
+        except DmjyError as error:  # reuse is a saving: without the search, every video is paid
+            self.log.warning(
+                "The search for reusable DMJY videos failed (%s): counting every video as paid", error
+            )
+            return {}
+
+
+def _listed(videos: Any) -> list[Mapping[str, Any]]:
+    """``videos`` as a list of dicts (a rendered XCom may be any sequence); else a validation error."""
+    if isinstance(videos, (str, bytes)) or not isinstance(videos, Sequence):
+        raise DmjyValidationError("videos", videos, "must be a list of create_video keyword-argument dicts")
+    if not all(isinstance(video, Mapping) for video in videos):
+        raise DmjyValidationError("videos", videos, "must be a list of create_video keyword-argument dicts")
+    return list(videos)
+
+
+def _check_count(video_count: int | None, planned: int) -> int:
+    """``video_count`` with ``videos``: their number, or a validation error when it says otherwise."""
+    if video_count is not None and video_count != planned:
+        raise DmjyValidationError("video_count", video_count, f"differs from the {planned} videos given")
+    return planned
 
 
 def _coerce(argument: str, value: Any, *, whole: bool = False) -> Any:

@@ -18,19 +18,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyNotFoundError, DmjyValidationError
-from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.operators.reconcile import TaskLog
 
+if TYPE_CHECKING:
+    from airflow_provider_dmjy.hooks.dmjy import DmjyHook
+
 __all__ = [
+    "CREATE_ARGUMENTS",
     "REUSE_CHOICES",
     "REUSE_COMPLETED",
     "REUSE_NEVER",
     "check_reuse",
+    "planned_request",
+    "planned_reuse",
     "reusable_video",
     "reuse_cutoff",
     "reuse_since",
@@ -118,6 +124,58 @@ def reusable_video(
         return None
     log.info("Reusing DMJY video %s: same fingerprint %s, completed; nothing is paid", video.id, fingerprint)
     return video
+
+
+#: The create operator's arguments that make up its request (the others shape the wait).
+CREATE_ARGUMENTS = (
+    "description",
+    "image_url",
+    "image_urls",
+    "duration",
+    "aspect_ratio",
+    "title",
+    "callback_url",
+)
+
+
+def planned_request(arguments: Mapping[str, Any]) -> CreateVideoRequest:
+    """The request, without markers, of a ``DmjyCreateVideoOperator`` given ``arguments`` (its
+    keyword arguments: ``description``, ``image_url``/``image_urls``, ``duration``,
+    ``aspect_ratio``, ``title``, ``callback_url``; others are ignored), validated as the operator
+    validates it: its :meth:`~CreateVideoRequest.fingerprint` is the one the operator puts in the
+    title. An empty title counts as none (the operator's rule: the description's start)."""
+    description: Any = arguments.get("description")  # None is refused, naming the argument
+    return CreateVideoRequest(
+        description=description,
+        image_url=arguments.get("image_url"),
+        image_urls=arguments.get("image_urls"),
+        duration=arguments.get("duration"),
+        aspect_ratio=arguments.get("aspect_ratio"),
+        title=arguments.get("title") or None,
+        callback_url=arguments.get("callback_url"),
+    )
+
+
+def planned_reuse(
+    hook: DmjyHook,
+    requests: Sequence[CreateVideoRequest],
+    since: float,
+    *,
+    max_pages: int,
+) -> dict[str, dict[str, Any]]:
+    """``{fingerprint: list item}`` for the ``requests`` (without markers) that a create with
+    ``reuse="completed"`` would find a video for now: ONE :meth:`DmjyHook.find_reusable_videos`
+    walk, then the free part of :func:`reusable_video`'s checks (the list item's duration and
+    aspect ratio). The description is only checked by the create itself (one read per video), and
+    the video may go between now and then: a plan, not a lock. A search that cannot conclude
+    finds nothing (every video counts as paid)."""
+    by_fingerprint = {request.fingerprint(): request for request in requests}
+    found = hook.find_reusable_videos(list(by_fingerprint), since, max_pages=max_pages)
+    return {
+        fingerprint: item
+        for fingerprint, item in found.items()
+        if _mismatch(Video.from_api(item), by_fingerprint[fingerprint]) is None
+    }
 
 
 def _mismatch(video: Video, request: CreateVideoRequest, *, detail: bool = False) -> str | None:

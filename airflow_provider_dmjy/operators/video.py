@@ -1,5 +1,6 @@
 """Operators for DMJY video tasks: create (and wait), delete, download (the last two live in their
-own modules and are imported from here, their public home).
+own modules and are imported from here, their public home, as is what a create hands downstream:
+:mod:`~airflow_provider_dmjy.operators.video_record`).
 
 Creating a video spends compute balance: a retry finds the video its task instance already made
 (:mod:`~airflow_provider_dmjy.operators.reconcile`), and with ``reuse="completed"`` another run's
@@ -17,16 +18,24 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperatorLink
 
 from airflow_provider_dmjy._compat import default_deferrable
+from airflow_provider_dmjy.client.calls import MARKER_SEARCH_MAX_PAGES
 from airflow_provider_dmjy.client.models import CreateVideoRequest, Video, VideoStatus
 from airflow_provider_dmjy.exceptions import DmjyError, DmjyWaitTimeoutError
-from airflow_provider_dmjy.hooks.dmjy import MARKER_SEARCH_MAX_PAGES
 from airflow_provider_dmjy.operators.account import DEFAULT_CREDITS_PER_SECOND, check_price
 from airflow_provider_dmjy.operators.base import DmjyBaseOperator, final_video_result, video_wait_result
 from airflow_provider_dmjy.operators.cancel import cancel_if_rendering
 from airflow_provider_dmjy.operators.delete import DmjyDeleteVideoOperator
 from airflow_provider_dmjy.operators.download import DmjyDownloadVideoOperator
 from airflow_provider_dmjy.operators.reconcile import CreateOnce, task_marker
-from airflow_provider_dmjy.operators.reuse import REUSE_NEVER, check_reuse, reusable_video, reuse_since
+from airflow_provider_dmjy.operators.reuse import (
+    CREATE_ARGUMENTS,
+    REUSE_NEVER,
+    check_reuse,
+    planned_request,
+    reusable_video,
+    reuse_since,
+)
+from airflow_provider_dmjy.operators.video_record import RESULT_FIELDS, XCOM_VIDEO_KEY, publish_video
 from airflow_provider_dmjy.utils.polling import (
     DEFAULT_POLL_INTERVAL,
     MAX_WAIT_SECONDS,
@@ -44,29 +53,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESULT_FIELDS",
+    "XCOM_VIDEO_KEY",
     "DmjyCreateVideoOperator",
     "DmjyDeleteVideoOperator",
     "DmjyDownloadVideoOperator",
     "DmjyVideoLink",
     "task_marker",
 ]
-
-#: The keys of the task dict the create operator returns (XCom).
-RESULT_FIELDS = (
-    "id",
-    "status",
-    "videoUrl",
-    "thumbnailUrl",
-    "duration",
-    "aspectRatio",
-    "title",
-    "errorMessage",
-    "createdAt",
-    "updatedAt",
-)
-#: XCom key of the latest known task dict (plus ``map_index``, ``fingerprint`` and ``reused``),
-#: pushed for failed renders too, so a downstream report can show every product's outcome.
-XCOM_VIDEO_KEY = "dmjy_video"
 
 
 class DmjyVideoLink(BaseOperatorLink):
@@ -247,15 +240,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
     def _request(self, marker: str | None = None) -> CreateVideoRequest:
         """The create, validated once, with this task instance's marker and the fingerprint in its
         title (without a ``marker``: as the caller gave it, what the fingerprint is of)."""
-        request = CreateVideoRequest(
-            description=self.description,
-            image_url=self.image_url,
-            image_urls=self.image_urls,
-            duration=self.duration,
-            aspect_ratio=self.aspect_ratio,
-            title=self.title or None,  # an empty rendered title: the description's start
-            callback_url=self.callback_url,
-        )
+        request = planned_request({field: getattr(self, field) for field in CREATE_ARGUMENTS})
         self.fingerprint = request.fingerprint()
         return request if marker is None else request.with_marker(marker, fingerprint=True)
 
@@ -341,12 +326,7 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
         return self._publish(context, video.to_dict())
 
     def _publish(self, context: Context, video: Mapping[str, Any]) -> dict[str, Any]:
-        result = {key: video.get(key) for key in RESULT_FIELDS}
-        ti = context.get("ti")
-        if ti is not None and hasattr(ti, "xcom_push"):
-            record = {"map_index": getattr(ti, "map_index", -1), "fingerprint": self.fingerprint}
-            ti.xcom_push(key=XCOM_VIDEO_KEY, value={**result, **record, "reused": self.reused})
-        return result
+        return publish_video(context, video, fingerprint=self.fingerprint, reused=self.reused)
 
     # -- lineage -------------------------------------------------------------------------------
 

@@ -79,8 +79,10 @@ def test_two_runs_of_a_day_pay_once_and_keep_a_folder_each(
     record = json.loads(records[0].read_text(encoding="utf-8"))
     assert record["run_id"] == run.run_id and record["approved_by"] is None
 
-    again, manifest2, folder2 = _run(flagship, tmp_path)
+    # A budget just above the first run's 800 credits: the second run reuses all 8 and fits it.
+    again, manifest2, folder2 = _run(flagship, tmp_path, daily_budget_credits=801)
     assert again.state == "success", manifest2["summary"]
+    assert manifest2["estimate_credits"] == 0 and manifest2["budget_credits"] == 801
     assert dmjy_conn.state()["videos_created"] == 8  # the second run of the day paid for nothing
     assert all(p["reused"] and p["credits"] == 0 for p in manifest2["products"])
     assert [p["video_id"] for p in manifest2["products"]] == [p["video_id"] for p in manifest["products"]]
@@ -160,6 +162,7 @@ def test_a_variation_renders_again_what_a_run_already_has(
     assert run.state == "success", manifest["summary"]
     [product] = manifest["products"]
     assert product["sku"] == "LAMP-002" and not product["reused"]
+    assert manifest["estimate_credits"] == 100  # another script: nothing to reuse, one to pay
     assert "日常使用场景" in product["description"]
     assert dmjy_conn.state()["videos_created"] == 3
 

@@ -1,4 +1,4 @@
-"""DmjyHook.find_reusable_video: only a completed video of the same fingerprint, recent enough on
+"""DmjyHook.find_reusable_video(s): only a completed video of the same fingerprint, recent enough on
 the server's clock, found by a bounded and counted walk. The simulator where it can; the hostile
 server for answers the simulator never gives (a completed video without a URL, endless lists)."""
 
@@ -37,6 +37,19 @@ def test_finds_the_newest_completed_video_of_the_fingerprint(
     found = hook.find_reusable_video(FP, time.time() - 600)
     assert found is not None and found["id"] == newer and found["videoUrl"]
     assert dmjy_conn.state()["requests"][LIST] == 1  # one page, counted
+
+
+def test_many_fingerprints_are_looked_up_in_one_walk(dmjy_conn: SimulatorHandle, hook: DmjyHook) -> None:
+    lamp = CreateVideoRequest(description="护眼台灯", image_url=IMG, duration=5)
+    missing = CreateVideoRequest(description="钢笔", image_url=IMG, duration=5).fingerprint()
+    older, newer, lamp_video = create(hook, "af-1"), create(hook, "af-2"), create(hook, "af-3", lamp)
+    for video_id in (older, newer, lamp_video):
+        dmjy_conn.complete(video_id)
+    found = hook.find_reusable_videos([FP, lamp.fingerprint(), missing], time.time() - 600)
+    assert {fp: video["id"] for fp, video in found.items()} == {FP: newer, lamp.fingerprint(): lamp_video}
+    assert dmjy_conn.state()["requests"][LIST] == 1  # one page for the three
+    assert hook.find_reusable_videos([], None) == {}
+    assert dmjy_conn.state()["requests"][LIST] == 1  # nothing to look for: no request
 
 
 @pytest.mark.parametrize("outcome", ["failed", "pending"])
@@ -125,9 +138,12 @@ def test_only_a_completed_video_with_a_url_and_a_readable_date_counts(
 def test_the_search_is_bounded_by_its_page_cap_and_answers_none(monkeypatch: pytest.MonkeyPatch) -> None:
     # A list of recent videos that never ends: the walk stops at the cap and does not claim
     # anything (reuse is a saving; creating is always safe).
+    first: list[dict[str, Any]] = []  # put at the top of page 1
+
     def endless(seen: Seen) -> Reply:
         number = int(seen.query.get("page", ["1"])[0])
         tasks = [_item(f"p{number}-{n}", title="someone else's") for n in range(100)]
+        tasks[:0] = first if number == 1 else []
         return Reply(200, envelope({"tasks": tasks, "pagination": {"page": number, "totalPages": 10**9}}))
 
     with HostileServer() as server:
@@ -137,9 +153,13 @@ def test_the_search_is_bounded_by_its_page_cap_and_answers_none(monkeypatch: pyt
         try:
             assert hook.find_reusable_video(FP, time.time() - 600, max_pages=3) is None
             assert hook.find_reusable_video(FP, None) is None  # the default cap: 10 pages
+            # A video found before the cap does not make the search conclusive for the others.
+            first.append(reusable := _item("mine"))
+            assert hook.find_reusable_videos([FP, "0" * 16], None, max_pages=2) == {}
+            assert hook.find_reusable_videos([FP], None, max_pages=2) == {FP: reusable}
         finally:
             hook.close()
-        assert len(server.seen("GET", "/api/v1/videos")) == 3 + 10
+        assert len(server.seen("GET", "/api/v1/videos")) == 3 + 10 + 2 + 1
 
 
 def test_a_whole_page_older_than_the_cut_off_ends_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -116,6 +116,9 @@ def test_template_fields() -> None:
         "video_duration",
         "credits_per_second",
         "daily_budget_credits",
+        "videos",
+        "reuse",
+        "reuse_within",
         "dmjy_conn_id",
     }
 
@@ -160,6 +163,8 @@ def test_over_the_daily_budget_fails_before_any_create_with_the_numbers(dmjy_con
         "daily_budget_credits": 5000,
         "usage_today": 4300,
         "balance": 100_000 - 4300,
+        "videos": None,
+        "reusable": {},
     }
 
 
@@ -183,6 +188,8 @@ def test_without_a_budget_the_numbers_are_still_pushed(dmjy_conn: SimulatorHandl
         "daily_budget_credits": None,
         "usage_today": 0,
         "balance": 100_000,
+        "videos": None,
+        "reusable": {},
     }
 
 
