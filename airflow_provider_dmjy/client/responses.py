@@ -8,11 +8,14 @@ refused (the transports read at most one byte more), an error body is parsed onl
 A server may echo the credentials back (a 401 quoting the key it refused, a proxy's debug page
 quoting the request's headers): every server-supplied text that goes into an error is scrubbed of
 the ``redact`` values (the configured key and secret) before it is shortened, so that no error
-message, log line or UI toast repeats them.
+message, log line or UI toast repeats them. A successful answer is scrubbed too: every string inside
+its ``data`` (a video's ``errorMessage``, its title...) before any caller sees it, so that neither an
+exception, an XCom, a report nor a review question built from it can quote them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -65,12 +68,50 @@ _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
 
 
+def _redacted_values(secrets: Iterable[str]) -> list[str]:
+    # Longest first: a key that contains the secret (or the reverse) leaves no tail behind.
+    return sorted((s for s in secrets if len(s) >= MIN_REDACTED_CHARS), key=len, reverse=True)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every occurrence of each of ``secrets`` (of at least 4 characters) as ``***``."""
-    # Longest first: a key that contains the secret (or the reverse) leaves no tail behind.
-    for secret in sorted((s for s in secrets if len(s) >= MIN_REDACTED_CHARS), key=len, reverse=True):
+    for secret in _redacted_values(secrets):
         text = text.replace(secret, "***")
     return text
+
+
+@functools.lru_cache(maxsize=64)
+def _data_redaction(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    # The same few credentials on every answer: filtered and sorted once, not once per poll.
+    return tuple(_redacted_values(secrets))
+
+
+def _redact_data(data: dict[str, Any], secrets: tuple[str, ...]) -> None:
+    """Scrub ``secrets`` from every string value inside ``data``, in place; keys are left as they are.
+
+    It runs on every answer (each status poll): one walk of the freshly decoded JSON, with a stack
+    rather than recursion (a deeply nested answer cannot exhaust the interpreter's); ``str.replace``
+    returns a string without the value as it is, so an answer without one allocates nothing new.
+    """
+    values = _data_redaction(secrets)
+    if not values:
+        return
+    stack: list[dict[str, Any] | list[Any]] = [data]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        changed: list[tuple[Any, str]] = []
+        for key, value in items:
+            if isinstance(value, str):
+                scrubbed = value
+                for secret in values:
+                    scrubbed = scrubbed.replace(secret, "***")
+                if scrubbed is not value:
+                    changed.append((key, scrubbed))
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+        for key, scrubbed in changed:  # after the walk of this node: no change while iterating it
+            node[key] = scrubbed
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -201,7 +242,8 @@ def parse_body(
 ) -> dict[str, Any]:
     """The envelope's ``data`` (``{}`` when a success carries none), or raise the typed error.
 
-    ``secrets`` are scrubbed from the server's text in the error (see :func:`error_from_response`).
+    ``secrets`` are scrubbed from the server's text in the error (see :func:`error_from_response`)
+    and from every string inside a successful answer's ``data``.
     """
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body, method, path, secrets=secrets)
@@ -233,6 +275,7 @@ def parse_body(
             method=method,
             path=path,
         )
+    _redact_data(data, secrets)
     return data
 
 

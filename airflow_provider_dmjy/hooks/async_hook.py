@@ -64,7 +64,8 @@ class DmjyAsyncHook(DmjyHookBase):
     The connection is read with ``aget_connection`` (never a blocking call in the event loop).
     Every request waits for its turn in the request budget of the connection's Base URL and API key
     in this loop (the vendor limits per key): at most ``max_requests_per_second`` start per second,
-    evenly spaced, whichever trigger sends them (see ``client/ratelimit.py`` and docs/hooks.md).
+    evenly spaced, whichever trigger sends them; the lowest rate of the hooks open on the key applies
+    (see ``client/ratelimit.py`` and docs/hooks.md).
     """
 
     def __init__(self, dmjy_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
@@ -77,6 +78,8 @@ class DmjyAsyncHook(DmjyHookBase):
             config = self.config_for(await self.aget_connection(self.dmjy_conn_id))
             session, clock = shared_sessions.acquire(self._session_key(config))
             budget = request_budgets.get((config.base_url, config.api_key), config.max_requests_per_second)
+            if budget is not None:
+                budget.join(config.max_requests_per_second)  # left in close()
             self._client = DmjyAsyncClient(config, session=session, clock=clock, budget=budget)
         return self._client
 
@@ -84,9 +87,11 @@ class DmjyAsyncHook(DmjyHookBase):
         return (self.dmjy_conn_id, config.base_url, config.api_key)
 
     async def close(self) -> None:
-        """Give the shared session back (the last user closes it)."""
+        """Give the shared session back (the last user closes it) and leave the request budget."""
         if self._client is not None:
             client, self._client = self._client, None
+            if client.budget is not None:
+                client.budget.leave(client.config.max_requests_per_second)
             await shared_sessions.release(self._session_key(client.config))
 
     async def __aenter__(self) -> DmjyAsyncHook:

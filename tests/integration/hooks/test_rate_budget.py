@@ -102,3 +102,20 @@ async def test_the_default_budget(dmjy_conn: SimulatorHandle) -> None:
         budget = await budget_of(hook)
     assert budget is not None and budget.rate == 10.0
     assert budget is request_budgets.get((dmjy_conn.base_url, dmjy_conn.api_key), 10.0)
+
+
+async def test_a_slow_connection_slows_its_key_only_while_its_hook_is_open(
+    dmjy_simulator: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_connection(monkeypatch, dmjy_simulator, "dmjy_fast", "max_requests_per_second=10")
+    use_connection(monkeypatch, dmjy_simulator, "dmjy_slow", "max_requests_per_second=0.1")
+    async with DmjyAsyncHook("dmjy_fast") as fast:
+        budget = await budget_of(fast)
+        assert budget is not None and budget.rate == 10.0
+        async with DmjyAsyncHook("dmjy_slow") as slow:
+            assert await budget_of(slow) is budget and budget.rate == 0.1  # the lowest open one
+            assert budget.clients == 2
+        # The slow connection's wait ended: the key is back at the rate of the hooks still open.
+        assert budget.rate == 10.0 and budget.clients == 1
+        assert (await fast.get_account())["balance"] > 0
+    assert budget.clients == 0

@@ -196,6 +196,30 @@ def test_success_envelope() -> None:
     assert parse_body(200, {}, _body({"success": True}), "DELETE", "/p") == {}
 
 
+def test_a_success_answer_is_scrubbed_of_the_credentials_in_every_string_keys_untouched() -> None:
+    key, secret = "mk_live_ABCDEF123456", "s3cr3t/987654"
+    data = {
+        "id": "v1",
+        "errorMessage": f"upstream rejected key={key} secret={secret}",
+        "title": f"{key}{secret}",
+        "progress": 40,
+        "videoUrl": None,
+        key: "a key that is the key stays: keys are the server's field names",
+        "images": [{"url": f"https://cdn/{key}.jpg", "sizes": [1, f"{secret}"]}],
+    }
+    # A PHP server sends "/" as "\/": the scrub works on the decoded text.
+    body = json.dumps({"success": True, "data": data}).replace("/", "\\/").encode()
+    assert parse_body(200, {}, body, "GET", "/p", secrets=(key, secret)) == {
+        "id": "v1",
+        "errorMessage": "upstream rejected key=*** secret=***",
+        "title": "******",
+        "progress": 40,
+        "videoUrl": None,
+        key: "a key that is the key stays: keys are the server's field names",
+        "images": [{"url": "https://cdn/***.jpg", "sizes": [1, "***"]}],
+    }
+
+
 @pytest.mark.parametrize(
     "payload",
     [

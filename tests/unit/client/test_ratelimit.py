@@ -191,12 +191,103 @@ def test_a_cancelled_request_leaves_the_queue_and_the_next_takes_its_turn() -> N
     assert run(main) == [pytest.approx(0.1)]
 
 
-def test_a_lower_rate_applies_and_a_higher_one_does_not() -> None:
+def test_a_request_cancelled_as_its_turn_comes_raises_cancelled_error_and_gives_the_turn_back() -> None:
+    # A timeout due at the very moment of the turn runs first: the timer then drops the cancelled
+    # turn. acquire() used to raise ValueError (removing a turn the timer had already dropped).
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        budget = RequestBudget(1)
+        origin = loop.time()
+        await budget.acquire()  # the idle start at 0; the next turn is at 1
+        cancelled = asyncio.create_task(budget.acquire())
+        loop.call_at(budget.next_start, cancelled.cancel)  # scheduled before the budget's timer
+        await asyncio.sleep(0)
+        assert budget.queued == 1
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert budget.queued == 0 and budget._timer is None
+        await budget.acquire()  # the turn at 1 was never used: it starts at once
+        return [loop.time() - origin]
+
+    assert run(main) == [1.0]
+
+
+def test_a_turn_given_to_a_request_cancelled_before_it_ran_goes_to_the_next_one() -> None:
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        budget = RequestBudget(1)
+        origin = loop.time()
+        await budget.acquire()
+        given = asyncio.create_task(budget.acquire())
+        await asyncio.sleep(0)
+        # Queued after `given`: a third request, arriving at 0.5.
+        later = asyncio.create_task(asyncio.sleep(0.5))
+        await later
+        third = asyncio.create_task(budget.acquire())
+        await asyncio.sleep(0)
+        assert budget.queued == 2
+        # Scheduled after the budget's timer, due at the same time: the timer gives `given` its
+        # turn at 1, the cancel lands in the same loop pass, before `given` runs (a trigger
+        # cancelled then). The turn it never used passes to the third request.
+        loop.call_at(budget.next_start, given.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await given
+        await third
+        turn = loop.time() - origin
+        await budget.acquire()  # and the spacing goes on from the third's start
+        return [turn, loop.time() - origin]
+
+    assert run(main) == [1.0, 2.0]
+
+
+def test_a_turn_given_back_with_nobody_queued_lets_the_next_request_start_at_once() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        budget = RequestBudget(1)
+        origin = loop.time()
+        await budget.acquire()
+        given = asyncio.create_task(budget.acquire())
+        await asyncio.sleep(0)
+        loop.call_at(budget.next_start, given.cancel)  # right after the timer gave `given` its turn
+        with pytest.raises(asyncio.CancelledError):
+            await given
+        assert budget.next_start == origin + 1  # as if the turn at 1 had not been given
+        await budget.acquire()
+        return loop.time() - origin
+
+    assert run(main) == 1.0
+
+
+def test_the_budget_runs_at_the_lowest_rate_of_the_clients_that_joined() -> None:
     budget = RequestBudget(10)
-    budget.lower_rate(20)
-    assert budget.rate == 10
-    budget.lower_rate(2.5)
-    assert budget.rate == 2.5 and budget.interval == 0.4
+    budget.join(20)
+    assert budget.rate == 20 and budget.clients == 1  # a joined client's rate, not the initial one
+    budget.join(2.5)
+    budget.join(2.5)
+    assert budget.rate == 2.5 and budget.interval == 0.4 and budget.clients == 3
+    budget.leave(2.5)
+    assert budget.rate == 2.5  # one client at 2.5 is still there
+    budget.leave(2.5)
+    assert budget.rate == 20
+    budget.leave(20)
+    budget.leave(20)  # leaving twice changes nothing
+    assert budget.rate == 10 and budget.clients == 0
+    with pytest.raises(ValueError, match="rate must be a positive number"):
+        budget.join(0)
+
+
+def test_when_a_slow_client_leaves_the_queue_moves_at_the_rate_of_the_others() -> None:
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        budget = RequestBudget(10)
+        budget.join(10)
+        budget.join(0.1)  # a connection set to 0.1/s: one start per 10 s
+        # It leaves at 0.5 s, while two requests wait for the turn at 10 s.
+        loop.call_later(0.5, budget.leave, 0.1)
+        return await starts_of(budget, 3)
+
+    # Without the slow client the turns are 0.1 s apart again, measured from the last start.
+    assert run(main) == [0.0, pytest.approx(0.5), pytest.approx(0.6)]
 
 
 @pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf"), "10"])
@@ -209,19 +300,44 @@ def test_the_registry_shares_one_budget_per_key_and_loop() -> None:
     budgets = RequestBudgets()
 
     async def in_loop() -> tuple[RequestBudget | None, ...]:
+        first = budgets.get(("https://a/api/v1", "mk_1"), 10)
+        assert first is not None
+        first.join(10)
         return (
-            budgets.get(("https://a/api/v1", "mk_1"), 10),
+            first,
             budgets.get(("https://a/api/v1", "mk_1"), 20),
             budgets.get(("https://a/api/v1", "mk_2"), 10),
             budgets.get(("https://a/api/v1", "mk_1"), 0),
         )
 
     first, same, other_key, off = run(in_loop)
-    assert first is same and first is not None and first.rate == 10  # the lowest rate wins
+    assert first is same and first is not None and first.rate == 10  # its joined client's rate
     assert other_key is not first
     assert off is None
     second_loop = run(in_loop)[0]
     assert second_loop is not first  # a budget belongs to one loop
+
+
+def test_a_slow_connection_that_left_does_not_keep_slowing_its_key() -> None:
+    budgets = RequestBudgets()
+    key = ("https://api.example", "mk_live")
+
+    async def main() -> list[float]:
+        slow = budgets.get(key, 0.1)  # a short-lived trigger of a connection set to 0.1/s
+        assert slow is not None
+        slow.join(0.1)
+        await slow.acquire()
+        rates = [slow.rate]
+        slow.leave(0.1)  # that trigger is done
+        fast = budgets.get(key, 10.0)  # every other trigger of the key, configured at 10/s
+        assert fast is slow
+        rates.append(fast.rate)
+        fast.join(10.0)
+        rates.append(fast.rate)
+        return rates
+
+    # Before the fix the key kept 0.1/s for as long as the loop lived.
+    assert run(main) == [0.1, 10.0, 10.0]
 
 
 def test_the_registry_lets_a_closed_loop_and_its_budgets_go() -> None:
