@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,8 +35,42 @@ FINGERPRINT_PREFIX = "fp-"
 FINGERPRINT_VERSION = 1
 
 
+#: How the tags :meth:`CreateVideoRequest.with_marker` appends start: the fingerprint's and the
+#: task marker's (``af-``, ``operators.reconcile.task_marker``). A caller's title may not contain
+#: either, so that no title can carry another request's tag.
+_TAG_STARTS = (f"[{FINGERPRINT_PREFIX}", "[af-")
+#: One tag as a title's end may hold it: brackets around text without brackets or spaces.
+_ANY_TAG = r"\[[^\[\]\s]+\]"
+
+
 def _marker_tag(marker: str) -> str:
     return f"[{marker}]"
+
+
+def _ends_with_tags(title: str | None, marker: str | None, fingerprint: str | None) -> bool:
+    """Whether ``title`` ends exactly as :meth:`CreateVideoRequest.with_marker` ends it: a space,
+    ``[marker]``, then ``[fp-<fingerprint>]`` (required when ``fingerprint`` is given, else
+    optional); ``None`` stands for any marker. The tags are last and never cut, so a tag anywhere
+    else (a title typed by hand, a description's start) is not the provider's."""
+    tag = _ANY_TAG if marker is None else re.escape(_marker_tag(marker))
+    if fingerprint is None:
+        tail = rf"(?: \[{FINGERPRINT_PREFIX}[0-9a-f]{{16}}\])?"
+    else:
+        tail = " " + re.escape(_marker_tag(f"{FINGERPRINT_PREFIX}{fingerprint}"))
+    return re.search(rf"(?:\A|\s){tag}{tail}\Z", title or "") is not None
+
+
+def _check_title(value: Any) -> Any:
+    """A caller's title: the text rule, and none of the provider's tags (see ``_TAG_STARTS``)."""
+    title = _text("title", "title", v.MAX_NAME_LENGTH)(value)
+    if isinstance(title, str) and any(start in title.lower() for start in _TAG_STARTS):
+        raise DmjyValidationError(
+            "title",
+            title,
+            f"must not contain {' or '.join(repr(start) for start in _TAG_STARTS)}: the provider "
+            "appends those tags itself, and a title carrying one could claim another request's video",
+        )
+    return title
 
 
 def _arg(wire: str, check: Callable[[Any], Any]) -> Any:
@@ -94,7 +129,7 @@ class CreateVideoRequest(_Request):
     image_urls: Sequence[str] | None = _opt("imageUrls", v.check_image_urls)
     duration: int | None = _opt("duration", v.check_duration)
     aspect_ratio: str | None = _opt("aspectRatio", v.check_aspect_ratio)
-    title: str | None = _opt("title", _text("title", "title", v.MAX_NAME_LENGTH))
+    title: str | None = _opt("title", _check_title)
     callback_url: str | None = _opt("callbackUrl", _url("callbackUrl", "callback_url"))
 
     def __post_init__(self) -> None:

@@ -26,7 +26,7 @@ from airflow_provider_dmjy.client.create_requests import (
     FINGERPRINT_VERSION,
     CreateTemplateRequest,
     CreateVideoRequest,
-    _marker_tag,
+    _ends_with_tags,
 )
 from airflow_provider_dmjy.exceptions import DmjyInvalidResponseError, DmjyValidationError
 
@@ -200,13 +200,15 @@ class Video(_ApiValue):
     updated_at: str | None = _api("updatedAt")
 
     def has_marker(self, marker: str) -> bool:
-        """Whether the title carries ``marker`` as :meth:`CreateVideoRequest.with_marker` put it."""
-        return _marker_tag(marker) in (self.title or "")
+        """Whether the title ends with ``marker`` as :meth:`CreateVideoRequest.with_marker` put it
+        (then at most the fingerprint's tag): a ``[marker]`` elsewhere in the title does not count."""
+        return _ends_with_tags(self.title, marker, None)
 
     def has_fingerprint(self, fingerprint: str) -> bool:
-        """Whether the title carries ``fingerprint`` (:meth:`CreateVideoRequest.fingerprint`) as
-        :meth:`CreateVideoRequest.with_marker` put it. A claim made by whoever set the title."""
-        return _marker_tag(f"{FINGERPRINT_PREFIX}{fingerprint}") in (self.title or "")
+        """Whether the title ends with ``fingerprint`` (:meth:`CreateVideoRequest.fingerprint`)
+        exactly as :meth:`CreateVideoRequest.with_marker` put it: `` [<marker>] [fp-<fingerprint>]``
+        last. A claim made by whoever set the title (the reuse checks what the API shows)."""
+        return _ends_with_tags(self.title, None, fingerprint)
 
 
 @dataclasses.dataclass(frozen=True)

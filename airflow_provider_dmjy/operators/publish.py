@@ -40,7 +40,9 @@ def publish_videos(
     when). Publishing is idempotent: a record is written last, after its files are complete, and
     a video with a record already is not copied or recorded again (a retry, a re-run, or another
     run that reused the same video); a copy cut short (a size that differs from the source) is
-    made again. Folders are ``pathlib.Path`` or ``ObjectStoragePath``.
+    made again. A record is written under a temporary name and renamed into place, so a try killed
+    mid-write leaves none; a record that does not read as JSON (a store whose rename is a copy) is
+    written again. Folders are ``pathlib.Path`` or ``ObjectStoragePath``.
     """
     if decision is None:
         return []
@@ -52,8 +54,9 @@ def publish_videos(
         ):
             continue  # the report says why (ReviewDecision.note, product_results)
         record_path = published_root / f"{result.video_id}.json"
-        if record_path.exists():
-            records.append(json.loads(record_path.read_text(encoding="utf-8")))
+        existing = _read_record(record_path)
+        if existing is not None:
+            records.append(existing)
             continue
         copied = {}
         files = (("video_file", result.video_file), ("thumbnail_file", result.thumbnail_file))
@@ -77,7 +80,7 @@ def publish_videos(
             "run_id": run_id,
             "published_at": datetime.now(timezone.utc).isoformat(),
         }
-        record_path.write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+        _write_whole(record_path, json.dumps(record, ensure_ascii=False, indent=2))
         records.append(record)
     return records
 
@@ -89,3 +92,23 @@ def _copy(source: Any, target: Any) -> None:
         return
     with source.open("rb") as reader, target.open("wb") as writer:
         shutil.copyfileobj(reader, writer)
+
+
+def _read_record(path: Any) -> dict[str, Any] | None:
+    """The record at ``path``; None when there is none or it does not read as a record (cut short
+    by a kill): the video is then published again, which only rewrites its files."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_whole(path: Any, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a temporary name in the same folder, then a
+    rename over ``path`` (atomic on a local disk; ``ObjectStoragePath.replace`` on other stores)."""
+    partial = path.parent / f".{path.name}.partial"
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)

@@ -9,9 +9,10 @@ no video of its own (no earlier try made one: that reconciliation comes first) a
 
 The fingerprint in a title is a claim: anyone holding the account's API key can create a video
 whose title carries any fingerprint. So a video found is only taken when what the API shows of it
-agrees with the request: its duration and aspect ratio (on the list item, free) and its description
-(one ``GET /videos/{id}``, which also proves the video is still there and completed). The images
-cannot be checked (the vendor may rehost or merge them).
+agrees with the request: its duration and aspect ratio (on the list item, free), its description
+(one ``GET /videos/{id}``, which also proves the video is still there and completed; an answer
+without one is not reused) and, when the answer shows them, its image(s). A vendor that rehosted
+images would make the image check refuse every video: that costs a render, never a wrong video.
 """
 
 from __future__ import annotations
@@ -184,11 +185,29 @@ def _mismatch(video: Video, request: CreateVideoRequest, *, detail: bool = False
         return f"its duration is {video.duration!r}, not {request.duration}"
     if request.aspect_ratio is not None and video.aspect_ratio != request.aspect_ratio:
         return f"its aspect ratio is {video.aspect_ratio!r}, not {request.aspect_ratio}"
+    images = _image_mismatch(video.raw, request)
+    if images is not None:
+        return images
     if not detail:
         return None
     if video.status is not VideoStatus.COMPLETED or not video.video_url:
         return f"it is no longer completed with a video URL (status {video.status})"
     description = video.raw.get("description")
-    if isinstance(description, str) and description.split() != request.description.split():
+    if not isinstance(description, str):
+        return "its answer shows no description to compare"
+    if description.split() != request.description.split():
         return "its description differs (a title edited by hand?)"
+    return None
+
+
+def _image_mismatch(answer: Mapping[str, Any], request: CreateVideoRequest) -> str | None:
+    """Why the image(s) the answer shows are not the request's; None when they agree or the answer
+    shows none. ``imageUrls`` must be the request's list; ``imageUrl`` one of the request's images
+    (the vendor shows the first of a merged set)."""
+    asked = [request.image_url] if request.image_url is not None else list(request.image_urls or ())
+    shown_list, shown_one = answer.get("imageUrls"), answer.get("imageUrl")
+    if shown_list is not None and shown_list != asked:
+        return f"its images are {shown_list!r}, not {asked!r}"
+    if shown_one is not None and shown_one not in asked:
+        return f"its image is {shown_one!r}, not {asked[0] if len(asked) == 1 else asked!r}"
     return None

@@ -236,7 +236,13 @@ class DmjyReviewVideosOperator(HITLOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        """The answer, checked: every SKU it names must be one of this run's products."""
+        """The answer, checked: exactly one option, and every SKU it names one of this run's products."""
+        chosen = list(event.get("chosen_options") or ())
+        if len(chosen) > 1:  # Airflow 3.1's REST API does not enforce multiple=False
+            raise AirflowFailException(
+                f"The review chose {len(chosen)} options ({', '.join(map(str, chosen))}); choose "
+                f"exactly one of {APPROVE} or {REJECT}: clear the task to answer again"
+            )
         answer = super().execute_complete(context, event)
         known = {entry["sku"] for entry in product_entries(self.products, self.videos)}
         decision = ReviewDecision.from_answer(answer) or ReviewDecision(approved=False)
@@ -269,7 +275,7 @@ def review_body(entries: Sequence[Mapping[str, Any]]) -> str:
         title = f"{markdown_text(entry['sku'])} {markdown_text(entry['name'])}"
         video, thumbnail = markdown_url(entry["video_url"]), markdown_url(entry["thumbnail_url"])
         facts = [
-            f"{entry['duration']} s" if entry["duration"] else None,
+            f"{int(entry['duration'])} s" if entry["duration"] else None,  # a number, never markup
             markdown_text(entry["aspect_ratio"]),
         ]
         facts.append("reused" if entry["reused"] else None)

@@ -21,7 +21,9 @@ from typing import Any
 from airflow.sdk import TaskInstanceState
 
 from airflow_provider_dmjy._compat import AirflowFailException
-from airflow_provider_dmjy.client.models import VideoStatus
+from airflow_provider_dmjy.client.models import Video, VideoStatus
+from airflow_provider_dmjy.client.validation import check_duration
+from airflow_provider_dmjy.exceptions import DmjyValidationError
 from airflow_provider_dmjy.operators.publish import publish_videos
 from airflow_provider_dmjy.reports import (
     Outcome,
@@ -68,13 +70,15 @@ class ReviewDecision:
 
     @classmethod
     def from_answer(cls, answer: Mapping[str, Any] | None) -> ReviewDecision | None:
-        """The decision in a review task's return value (its XCom); None when there is none."""
+        """The decision in a review task's return value (its XCom); None when there is none.
+        Approved only when the one option chosen is "Approve": "Reject" beside it (Airflow 3.1's
+        REST API accepts several options) rejects."""
         if not answer:
             return None
         params = answer.get("params_input") or {}
         user = answer.get("responded_by_user") or {}
         return cls(
-            approved=APPROVE in (answer.get("chosen_options") or []),
+            approved=list(answer.get("chosen_options") or ()) == [APPROVE],
             render_again=tuple(str(sku) for sku in params.get(RENDER_AGAIN) or ()),
             drop=tuple(str(sku) for sku in params.get(DROP) or ()),
             reviewer=(user.get("name") or user.get("id")) if isinstance(user, Mapping) else None,
@@ -288,6 +292,9 @@ def product_entries(products: Any, videos: Any) -> list[dict[str, Any]]:
     for index, product in enumerate(check_products(products)):
         # An unmapped create (map index -1) belongs to a single product.
         video = by_index.get(index) or (by_index.get(-1) if index == 0 else None) or {}
+        # The vendor's duration as this package parses it (a whole number or None), never the raw
+        # value: it goes into markdown, HTML and the credits.
+        duration = Video.from_api(video).duration if video.get("id") else None
         entries.append(
             {
                 "product": product,
@@ -298,9 +305,18 @@ def product_entries(products: Any, videos: Any) -> list[dict[str, Any]]:
                 "reused": bool(video.get("reused")),
                 "video_url": video.get("videoUrl"),
                 "thumbnail_url": video.get("thumbnailUrl"),
-                "duration": video.get("duration") or product.get("duration"),
+                "duration": duration or _seconds(product.get("duration")),
                 "aspect_ratio": video.get("aspectRatio") or product.get("aspect_ratio"),
                 "error": video.get("errorMessage"),
             }
         )
     return entries
+
+
+def _seconds(value: Any) -> int | None:
+    """A product's ``duration`` (what was asked for: an int, or digits from a form) as whole
+    seconds, with the create's own rule; None when it is missing or not one."""
+    try:
+        return None if value is None else check_duration(value)
+    except DmjyValidationError:
+        return None

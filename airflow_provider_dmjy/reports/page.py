@@ -154,7 +154,7 @@ def _facts(product: ProductResult) -> str:
     if product.price:
         facts.append(f'<span class="price">{escape(product.price)}</span>')
     if product.duration is not None:
-        facts.append(f"<span>{product.duration} s</span>")
+        facts.append(f"<span>{escape(str(product.duration))} s</span>")
     if product.aspect_ratio:
         facts.append(f"<span>{escape(product.aspect_ratio)}</span>")
     if product.reused:

@@ -373,14 +373,14 @@ def test_numeric_ids_do_not_hide_the_paid_video(monkeypatch: pytest.MonkeyPatch,
 def test_clearing_a_task_does_not_move_the_search_past_the_paid_video(
     fast_sim: SimulatorHandle, evidence: Any
 ) -> None:
+    from airflow_provider_dmjy.client.models import CreateVideoRequest
     from airflow_provider_dmjy.hooks.dmjy import DmjyHook
     from airflow_provider_dmjy.operators.video import task_marker
 
+    request = CreateVideoRequest(description="展示智能保温杯", image_url=IMG, duration=5, title="cup")
     hook = DmjyHook()
     try:  # what the first try paid for, its answer lost
-        hook.create_video(
-            "展示智能保温杯", image_url=IMG, duration=5, title=f"cup [{task_marker('d', 't', 'r1')}]"
-        )
+        hook.create_video_from(request.with_marker(task_marker("d", "t", "r1")))
     finally:
         hook.close()
     context = make_context(try_number=2)

@@ -7,6 +7,7 @@ run would; the simulator's ``videos_created`` counter is what was paid.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from types import SimpleNamespace
@@ -14,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_dmjy.client.models import CreateVideoRequest
+from airflow_provider_dmjy.exceptions import DmjyValidationError
+from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.operators.video import DmjyCreateVideoOperator
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from tests.hostile_server import HostileServer, Reply, Seen, envelope
@@ -95,3 +99,51 @@ def test_an_endless_list_bounds_the_reuse_search(monkeypatch: pytest.MonkeyPatch
     evidence.billed(creates, tasks=1)
     assert (lists, creates) == (10, 1) and record["reused"] is False
     evidence.message(f"{lists} list requests, then one create")
+
+
+@pytest.mark.reliability(
+    area="Money",
+    case="another client made a video of another image whose title ends with this product's exact tags",
+    expected="the image on GET /videos/{id} tells it apart: not reused, the product's own video is made",
+)
+def test_a_forged_title_on_another_image_is_not_reused(dmjy_conn: SimulatorHandle, evidence: Any) -> None:
+    dmjy_conn.configure(render_seconds=0.4, queue_seconds=0.1)
+    product = PRODUCTS[0]
+    honest = CreateVideoRequest(
+        description=f"为「{product['name']}」制作一支商品短视频",
+        image_url=product["image"],
+        duration=5,
+        aspect_ratio="9:16",
+        title=f"{product['sku']} {product['name']}",
+    )
+    # Same description, duration and aspect ratio; another image; the tags this package would put.
+    # Another client (curl, the vendor's console) is not bound by this package's title check.
+    forged = dataclasses.replace(honest, image_url="https://attacker.example/other.jpg")
+    object.__setattr__(forged, "title", f"{honest.title} [af-000000000000] [fp-{honest.fingerprint()}]")
+    hook = DmjyHook()
+    try:
+        planted = str(hook.create_video_from(forged)["id"])
+    finally:
+        hook.close()
+    dmjy_conn.complete(planted)
+    op, record = run("scheduled__2026-11-30T00:00:00+00:00", product, 0)
+    state = dmjy_conn.state()
+    evidence.billed(state["videos_created"] - 1, tasks=1)  # the planted video was not the task's
+    assert record["id"] != planted and not op.reused and state["videos_created"] == 2
+    evidence.message(f"{planted} (another image) not reused; the task made {record['id']}")
+
+
+@pytest.mark.reliability(
+    area="Money",
+    case="a task's title carries another request's fingerprint tag ('CUP-001 [fp-<16 hex>]')",
+    expected="DmjyValidationError naming title before any request: no title can claim a video",
+)
+def test_a_title_carrying_a_tag_is_refused_before_any_request(
+    dmjy_conn: SimulatorHandle, evidence: Any
+) -> None:
+    product = {**PRODUCTS[0], "sku": f"CUP-001 [fp-{'0' * 16}]"}  # the title is "<sku> <name>"
+    with pytest.raises(DmjyValidationError) as info:
+        run("manual__1", product, 0)
+    assert info.value.field == "title" and dmjy_conn.state()["requests"] == {}
+    evidence.billed(dmjy_conn.state()["videos_created"], tasks=1)
+    evidence.message(info.value)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from airflow_provider_dmjy.client.models import parse_vendor_time
+from airflow_provider_dmjy.client.models import CreateVideoRequest, parse_vendor_time
 from airflow_provider_dmjy.exceptions import DmjyValidationError
 from airflow_provider_dmjy.hooks.dmjy import DmjyHook
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
@@ -14,23 +14,26 @@ from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 IMG = "https://example.com/cup.jpg"
 
 
-def create(hook: DmjyHook, title: str) -> str:
-    return str(hook.create_video("展示智能保温杯", image_url=IMG, duration=5, title=title)["id"])
+def create(hook: DmjyHook, marker: str) -> str:
+    """A video titled ``cup [<marker>]``, as the create operator marks one (a caller's title may
+    not carry a tag)."""
+    request = CreateVideoRequest(description="展示智能保温杯", image_url=IMG, duration=5, title="cup")
+    return str(hook.create_video_from(request.with_marker(marker))["id"])
 
 
 def test_finds_the_newest_usable_video_with_the_marker(dmjy_conn: SimulatorHandle, hook: DmjyHook) -> None:
-    usable = create(hook, "cup [af-1]")
-    failed = create(hook, "cup [af-1]")
+    usable = create(hook, "af-1")
+    failed = create(hook, "af-1")
     dmjy_conn.fail(failed, "bad image")
-    create(hook, "cup [af-10]")  # another marker that merely starts alike
-    create(hook, "cup [af-2]")
+    create(hook, "af-10")  # another marker that merely starts alike
+    create(hook, "af-2")
     found = hook.find_video_by_marker("af-1", time.time() - 600)
     assert found is not None and found["id"] == usable
     assert hook.find_video_by_marker("af-3", None) is None
 
 
 def test_stops_at_the_cut_off(dmjy_conn: SimulatorHandle, hook: DmjyHook) -> None:
-    create(hook, "cup [af-2]")
+    create(hook, "af-2")
     assert hook.find_video_by_marker("af-1", time.time() + 3600) is None
     assert dmjy_conn.state()["requests"]["GET /api/v1/videos"] == 1  # a whole page older: done
 
@@ -39,14 +42,14 @@ def test_a_marked_video_counts_even_when_dated_before_the_cut_off(
     dmjy_conn: SimulatorHandle, hook: DmjyHook
 ) -> None:
     # The marker names the task instance: whatever its date says, that video was paid for by it.
-    video_id = create(hook, "cup [af-1]")
+    video_id = create(hook, "af-1")
     found = hook.find_video_by_marker("af-1", time.time() + 3600)
     assert found is not None and found["id"] == video_id
 
 
 def test_the_cut_off_follows_the_server_clock(dmjy_conn: SimulatorHandle, hook: DmjyHook) -> None:
     dmjy_conn.configure(clock_offset_seconds=-900)  # createdAt is 15 minutes behind this machine
-    video_id = create(hook, "cup [af-1]")
+    video_id = create(hook, "af-1")
     found = hook.find_video_by_marker("af-1", time.time() - 600)
     assert found is not None and found["id"] == video_id
 

@@ -3,6 +3,7 @@ of the same content is returned instead of paying again, and nothing else ever i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from types import SimpleNamespace
 from typing import Any
@@ -49,6 +50,14 @@ def make_op(**kwargs: Any) -> DmjyCreateVideoOperator:
     }
     arguments.update(kwargs)
     return DmjyCreateVideoOperator(**arguments)
+
+
+def forged(request: CreateVideoRequest, title: str) -> CreateVideoRequest:
+    """``request`` with ``title`` as it is: another client (curl, the vendor's console) is not
+    bound by this package's refusal of a title that carries its tags."""
+    copy = dataclasses.replace(request)
+    object.__setattr__(copy, "title", title)
+    return copy
 
 
 @pytest.fixture
@@ -159,12 +168,13 @@ def test_the_tasks_own_video_wins_over_another_runs(fast_sim: SimulatorHandle) -
 def test_a_hand_made_title_with_a_copied_fingerprint_is_not_reused(
     fast_sim: SimulatorHandle, hook: DmjyHook
 ) -> None:
-    # Someone with the account's key made a video of other content and pasted our fingerprint.
+    # Someone with the account's key made a video of other content and pasted our tags.
     ours = make_op()
     ours.execute(make_context("r1"))
-    # Its title claims our fingerprint, and it is newer: the search finds it before ours.
-    title = f"CUP-001 保温杯 [fp-{ours.fingerprint}]"
-    video = hook.create_video("别的产品", image_url=IMG, duration=5, aspect_ratio="9:16", title=title)
+    # Its title ends exactly as ours does, and it is newer: the search finds it before ours.
+    title = f"CUP-001 保温杯 [af-000000000000] [fp-{ours.fingerprint}]"
+    other = CreateVideoRequest(description="别的产品", image_url=IMG, duration=5, aspect_ratio="9:16")
+    video = hook.create_video_from(forged(other, title))
     fast_sim.complete(video["id"])
     again = make_op()
     result = again.execute(make_context("r2"))

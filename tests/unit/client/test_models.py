@@ -268,6 +268,37 @@ def test_with_marker_adds_the_fingerprint_of_the_callers_request() -> None:
     assert not video.has_fingerprint(request.fingerprint()[:15])  # the whole tag, not a prefix
 
 
+def test_only_the_tags_with_marker_puts_last_count() -> None:
+    # A tag elsewhere in the title (typed by hand, pasted from another video) claims nothing.
+    request = CreateVideoRequest(description="d", image_url=IMG, title="保温杯")
+    fp, other = request.fingerprint(), "0" * 16
+    mine = request.with_marker("af-1", fingerprint=True).title
+    assert Video(id="v", title=mine).has_fingerprint(fp) and Video(id="v", title=mine).has_marker("af-1")
+    for title in (
+        f"cup [fp-{fp}]",  # no marker before it: not the provider's layout
+        f"cup [fp-{fp}] [af-2] [fp-{other}]",  # ours, but not last
+        f"cup [af-2] [fp-{fp}] ",  # something after it
+        f"cup [af-2] [fp-{fp}] [fp-{other}]",
+    ):
+        assert not Video(id="v", title=title).has_fingerprint(fp), title
+    for title in ("cup [af-1] [af-2]", f"cup [af-1] [fp-{fp}] x", "cup [af-1]x", "[af-1] cup [af-2]"):
+        assert not Video(id="v", title=title).has_marker("af-1"), title
+    assert Video(id="v", title="[af-1]").has_marker("af-1")  # a title that is only the tag
+
+
+@pytest.mark.parametrize(
+    "title", ["cup [fp-0123456789abcdef]", "[af-0123456789ab] cup", "cup [FP-x]", "[Af-"]
+)
+def test_a_callers_title_may_not_carry_the_providers_tags(title: str) -> None:
+    with pytest.raises(DmjyValidationError, match=r"must not contain '\[fp-' or '\[af-'") as info:
+        CreateVideoRequest(description="d", image_url=IMG, title=title)
+    assert (info.value.field, info.value.argument) == ("title", "title")
+    # Brackets of other kinds stay allowed.
+    assert (
+        CreateVideoRequest(description="d", image_url=IMG, title="cup [new] [fp]").title == "cup [new] [fp]"
+    )
+
+
 _BASE: dict[str, Any] = {
     "description": "展示智能保温杯",
     "image_url": IMG,

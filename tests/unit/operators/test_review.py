@@ -199,6 +199,13 @@ def test_a_persons_answer_is_checked_and_returned() -> None:
         )
 
 
+def test_an_answer_with_both_options_fails_the_task() -> None:
+    # Airflow 3.1's REST API does not hold an answer to multiple=False: "Reject" must not publish.
+    for options in (["Reject", "Approve"], ["Approve", "Approve"]):
+        with pytest.raises(AirflowFailException, match="choose exactly one of Approve or Reject"):
+            _review([_video(0)]).execute_complete(_context(), _answer(options, render_again=[], drop=[]))
+
+
 def test_review_validation() -> None:
     with pytest.raises(ValueError, match="options"):
         _review([], options=["Yes"])

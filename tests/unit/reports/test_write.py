@@ -159,6 +159,7 @@ def test_a_hostile_value_stays_text(tmp_path: Path) -> None:
         video_id=HOSTILE,
         description=HOSTILE,
         price=HOSTILE,
+        duration=HOSTILE,  # typed int; a raw vendor value that slipped through still stays text
     )
     bad_report = RunReport(
         **{
