@@ -154,9 +154,10 @@ class DmjyHook(DmjyHookBase):
         since: float | datetime | None,
         max_pages: int = MARKER_SEARCH_MAX_PAGES,
     ) -> dict[str, Any] | None:
-        """The newest ``completed`` video with a ``videoUrl`` whose title carries ``[fp-<fingerprint>]``
-        (``CreateVideoRequest.fingerprint()``) and that was created at or after ``since``; None if
-        there is none: :meth:`find_reusable_videos` for one fingerprint (its rules, its walk)."""
+        """The newest ``completed`` video with a ``videoUrl`` whose title ends with the tag
+        ``[fp-<fingerprint>]`` (``CreateVideoRequest.fingerprint()``) and that was created at or
+        after ``since``; None if there is none: :meth:`find_reusable_videos` for one fingerprint
+        (its rules, its walk)."""
         return self.find_reusable_videos([fingerprint], since, max_pages).get(fingerprint)
 
     def find_reusable_videos(
@@ -166,7 +167,7 @@ class DmjyHook(DmjyHookBase):
         max_pages: int = MARKER_SEARCH_MAX_PAGES,
     ) -> dict[str, dict[str, Any]]:
         """``{fingerprint: video}`` for each of ``fingerprints`` that has a reusable video: the newest
-        ``completed`` one with a ``videoUrl`` whose title carries ``[fp-<fingerprint>]``
+        ``completed`` one with a ``videoUrl`` whose title ends with ``[fp-<fingerprint>]``
         (``CreateVideoRequest.fingerprint()``), created at or after ``since``. Fingerprints without
         one are absent.
 

@@ -25,6 +25,7 @@ from airflow_provider_dmjy.client.models import Video, VideoStatus
 from airflow_provider_dmjy.client.validation import check_duration
 from airflow_provider_dmjy.exceptions import DmjyValidationError
 from airflow_provider_dmjy.operators.publish import publish_videos
+from airflow_provider_dmjy.operators.video_record import XCOM_VIDEO_KEY
 from airflow_provider_dmjy.reports import (
     Outcome,
     ProductResult,
@@ -199,7 +200,7 @@ def run_results(
     """:func:`product_results` from the XComs of the run's ``tasks``, as far as they got."""
     return product_results(
         products,
-        ti.xcom_pull(task_ids=tasks.create, key="dmjy_video"),
+        ti.xcom_pull(task_ids=tasks.create, key=XCOM_VIDEO_KEY),
         ti.xcom_pull(task_ids=tasks.archive),
         folder=folder,
         credits_per_second=credits_per_second,

@@ -85,7 +85,8 @@ class DmjyCreateVideoOperator(DmjyBaseOperator):
     :param aspect_ratio: ``9:16`` or ``16:9`` (vendor default ``9:16``).
     :param title: the video's title; a marker ``[af-...]`` is appended that identifies this task
         instance, so a retry recognises the video it already paid for, and ``[fp-...]``, the
-        fingerprint of what is rendered (``CreateVideoRequest.fingerprint()``).
+        fingerprint of what is rendered (``CreateVideoRequest.fingerprint()``). A title that
+        already contains ``[af-`` or ``[fp-`` is refused before any request.
     :param callback_url: where the vendor POSTs the signed ``task.completed``/``task.failed``
         callback. To turn it into an Airflow asset event, point it at this provider's api-server
         endpoint ``https://<your-airflow-api-server>/dmjy/webhooks/<dmjy_conn_id>``: the callback is
