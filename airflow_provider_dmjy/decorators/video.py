@@ -33,6 +33,9 @@ from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
 from airflow.sdk.definitions.context import context_merge
 
 from airflow_provider_dmjy.exceptions import DmjyValidationError
+
+# The keys the decorated function may return: the create operator's request arguments.
+from airflow_provider_dmjy.operators.reuse import CREATE_ARGUMENTS
 from airflow_provider_dmjy.operators.video import DmjyCreateVideoOperator
 
 # Here rather than in _compat: only DAGs using the decorator need it (and its module's imports).
@@ -46,16 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CREATE_ARGUMENTS", "XCOM_ARGUMENTS_KEY", "DmjyVideoDecoratedOperator", "dmjy_video_task"]
 
-#: The keys the decorated function may return: ``DmjyCreateVideoOperator``'s create arguments.
-CREATE_ARGUMENTS = (
-    "description",
-    "image_url",
-    "image_urls",
-    "duration",
-    "aspect_ratio",
-    "title",
-    "callback_url",
-)
 #: XCom key of the create arguments the function returned (validated): shows what the task asked
 #: for, and gives them back to a task that resumes after a deferral (it does not run the function).
 XCOM_ARGUMENTS_KEY = "dmjy_create_arguments"
