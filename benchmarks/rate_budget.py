@@ -32,7 +32,6 @@ import asyncio
 import logging
 import os
 import random
-import select
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from run import machine, stop_simulator
+from run import machine, spawn_simulator, stop_simulator
 
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 
@@ -70,20 +69,12 @@ def progress(message: str) -> None:
 
 def start_simulator(scale: float, seed: int) -> tuple[subprocess.Popen[str], SimulatorHandle]:
     """A rate-limited ``dmjy-simulator`` child with scaled renders; returns once it is listening."""
-    args = [
-        str(Path(sys.executable).parent / "dmjy-simulator"),
-        *("--port", "0", "--seed", str(seed), "--balance", "1000000000", "--log-level", "warning"),
+    process, base_url = spawn_simulator(
+        *("--seed", str(seed), "--balance", "1000000000"),
         *("--render-seconds", f"{RENDER_SECONDS * scale:g}", "--queue-seconds", f"{QUEUE_SECONDS * scale:g}"),
         *("--rate-limit", f"{RATE_LIMIT / scale:g}", "--rate-burst", f"{RATE_LIMIT:g}"),
-    ]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 30.0)
-    line = process.stdout.readline().strip() if ready else ""
-    if "listening on" not in line:
-        stop_simulator(process)
-        raise SystemExit(f"the simulator did not start: {line!r}")
-    return process, SimulatorHandle.for_base_url(line.rsplit(" ", 1)[-1])
+    )
+    return process, SimulatorHandle.for_base_url(base_url)
 
 
 @dataclass

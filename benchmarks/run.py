@@ -88,21 +88,19 @@ class Simulator:
 
 def start_simulator(render_seconds: float = 3600, queue_seconds: float = 0) -> Simulator:
     """Start the simulator (by default with renders that outlast the run); returns once it listens."""
-    args = [
-        str(Path(sys.executable).parent / "dmjy-simulator"),
-        "--port",
-        "0",
-        "--render-seconds",
-        f"{render_seconds:g}",
-        "--queue-seconds",
-        f"{queue_seconds:g}",
-        "--balance",
-        "100000000",
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    process, base_url = spawn_simulator(
+        *("--render-seconds", f"{render_seconds:g}", "--queue-seconds", f"{queue_seconds:g}"),
+        *("--balance", "100000000"),
+    )
+    return Simulator(process, base_url)
+
+
+def spawn_simulator(*options: str) -> tuple[subprocess.Popen[str], str]:
+    """A ``dmjy-simulator`` child on a free port with ``options``; returns it and its base URL once
+    it listens (every benchmark starts its simulators here)."""
+    args = [str(Path(sys.executable).parent / "dmjy-simulator"), "--port", "0", "--log-level", "warning"]
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [*args, *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], SIMULATOR_START_TIMEOUT)
@@ -110,7 +108,7 @@ def start_simulator(render_seconds: float = 3600, queue_seconds: float = 0) -> S
     if "listening on" not in line:
         stop_simulator(process)
         raise SystemExit(f"the simulator did not start within {SIMULATOR_START_TIMEOUT:.0f} s: {line!r}")
-    return Simulator(process, line.rsplit(" ", 1)[-1])
+    return process, line.rsplit(" ", 1)[-1]
 
 
 def stop_simulator(process: subprocess.Popen[str]) -> None:

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import os
 import random
-import select
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from run import machine, stop_simulator
+from run import machine, spawn_simulator, stop_simulator
 
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from airflow_provider_dmjy.utils.polling import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL, PollSchedule
@@ -90,19 +89,11 @@ def schedule_names() -> list[str]:
 # -- the simulators -----------------------------------------------------------------------------------
 def start_simulator(scale: float, seed: int) -> tuple[subprocess.Popen[str], SimulatorHandle]:
     """A ``dmjy-simulator`` child with scaled renders; returns once it is listening."""
-    args = [
-        str(Path(sys.executable).parent / "dmjy-simulator"),
-        *("--port", "0", "--seed", str(seed), "--balance", "1000000000", "--log-level", "warning"),
+    process, base_url = spawn_simulator(
+        *("--seed", str(seed), "--balance", "1000000000"),
         *("--render-seconds", f"{RENDER_SECONDS * scale:g}", "--queue-seconds", f"{QUEUE_SECONDS * scale:g}"),
-    ]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 30.0)
-    line = process.stdout.readline().strip() if ready else ""
-    if "listening on" not in line:
-        stop_simulator(process)
-        raise SystemExit(f"the simulator did not start: {line!r}")
-    return process, SimulatorHandle.for_base_url(line.rsplit(" ", 1)[-1])
+    )
+    return process, SimulatorHandle.for_base_url(base_url)
 
 
 # -- the waits ----------------------------------------------------------------------------------------
