@@ -22,7 +22,7 @@ import pytest
 
 from airflow_provider_dmjy.operators.review import markdown_text
 from airflow_provider_dmjy.reports import format_credits
-from tests.integration.reports.conftest import CHROMIUM, ROOT, cjk_fonts, ensure
+from tests.browser import CHROMIUM, ROOT, cjk_fonts, ensure
 
 from .airflow_stack import AirflowStack, wait_for
 from .reviewer import (

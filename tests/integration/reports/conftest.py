@@ -4,16 +4,14 @@ as the videos page's browser test does); a test skips, saying why, only where th
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser import cjk_fonts, ensure, installed_chromium
+
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -27,41 +25,10 @@ ARGS = [
 ]
 
 
-def cjk_fonts() -> list[str]:
-    """The families fontconfig offers for Simplified Chinese (empty without fontconfig)."""
-    try:
-        command = ["fc-list", ":lang=zh-cn", "family"]  # fontconfig's own tool, from PATH
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
-    except FileNotFoundError:
-        return []
-    return sorted({name for line in result.stdout.splitlines() for name in line.split(",") if name})
-
-
-def ensure(script: str, installed: Callable[[], bool], what: str) -> None:
-    """Run ``scripts/<script>`` unless ``installed()``; skip the test if it is still missing."""
-    if installed():
-        return
-    try:
-        result = subprocess.run(  # noqa: S603 - the project's own script
-            ["/bin/bash", str(ROOT / "scripts" / script)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=540,  # within the test's own timeout: a stuck install ends in a clear skip
-            check=False,
-        )
-        output = result.stdout.decode(errors="replace")[-1500:]
-    except subprocess.TimeoutExpired:
-        output = f"scripts/{script} did not finish within 9 minutes"
-    if not installed():
-        pytest.skip(f"{what} cannot be installed on this machine (scripts/{script}):\n{output}")
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     """Debian's Chromium, installed first when it is missing."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e .[dev]")
-    ensure("ensure_chromium.sh", lambda: os.access(CHROMIUM, os.X_OK), "Chromium")
-    return CHROMIUM
+    return installed_chromium()
 
 
 @pytest.fixture(scope="module")

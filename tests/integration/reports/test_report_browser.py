@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from airflow_provider_dmjy.reports import ProductResult, RunReport, safe_folder_name, write_run_report
+from tests.browser import ROOT
 
-from .conftest import ROOT
 from .sample import ASSETS, CATALOG, RUN_ID, build_sample_run
 
 SCREENSHOT = ROOT / "docs" / "images" / "report.png"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,11 @@ import pytest
 
 from airflow_provider_dmjy.simulator.handle import SimulatorHandle
 from airflow_provider_dmjy.ui import URL_ROUTE
+from tests.browser import installed_chromium
 
 from .ui_support import PASSWORDS, create_videos, needs_ui_plugin, set_users
 
 ROOT = Path(__file__).parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
-ENSURE_SCRIPT = ROOT / "scripts" / "ensure_chromium.sh"
 SCREENSHOT = ROOT / "docs" / "images" / "videos-page.png"
 ARGS = [
     "--headless",
@@ -54,24 +52,7 @@ pytestmark = [needs_ui_plugin, pytest.mark.timeout(600)]
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     """Debian's Chromium, installed first when it is missing; skips only where that is impossible."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e .[dev]")
-    if not os.access(CHROMIUM, os.X_OK):
-        try:
-            result = subprocess.run(  # noqa: S603 - the project's own script
-                ["/bin/bash", str(ENSURE_SCRIPT)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=540,  # within the test's own timeout: a stuck install ends in a clear skip
-                check=False,
-            )
-            output = result.stdout.decode(errors="replace")[-1500:]
-        except subprocess.TimeoutExpired:
-            output = "scripts/ensure_chromium.sh did not finish within 9 minutes"
-        if not os.access(CHROMIUM, os.X_OK):
-            pytest.skip(
-                f"Chromium cannot be installed on this machine (scripts/ensure_chromium.sh):\n{output}"
-            )
-    return CHROMIUM
+    return installed_chromium()
 
 
 @pytest.fixture
